@@ -1,0 +1,35 @@
+"""Robust MDPs with shifted dynamics: nominal kernel for data, a shift for evaluation."""
+
+from envs.registry import ShiftParam, register
+
+register(
+    "RobustLinearMDP-v0",
+    "envs.robust.linear_mdp:RobustLinearMDP",
+    shifts=(ShiftParam("q", None, 0.0, 1.0, "first-step failure mass: x4 w.p. q*phi_4 (None = nominal kernel)"),),
+    description="Liu & Xu (2024) simulated linear MDP, H=3, 16 actions, d=4 (R2PVI fig. 1a-c)",
+    max_episode_steps=3,
+)
+register(
+    "AmericanPutOption-v0",
+    "envs.robust.american_put:AmericanPutOption",
+    shifts=(ShiftParam("p_up", 0.5, 0.0, 1.0, "probability the price moves up by 2% per step"),),
+    description="American put, K=100, H=20, d=30 hat features; exercise payoff as a known value (R2PVI fig. 1d)",
+    max_episode_steps=20,
+)
+register(
+    "ShiftedCartPole-v0",
+    "envs.robust.classic:ShiftedCartPole",
+    shifts=tuple(
+        ShiftParam(name, 1.0, 0.2, 5.0, f"scale of the nominal {name}")
+        for name in ("gravity", "masscart", "masspole", "length", "force_mag")
+    ),
+    description="CartPole-v1 with scaled physics; simplex RBF features (d = 2 x 81)",
+    max_episode_steps=500,
+)
+register(
+    "ShiftedPendulum-v0",
+    "envs.robust.classic:ShiftedPendulum",
+    shifts=tuple(ShiftParam(name, 1.0, 0.2, 5.0, f"scale of the nominal {name}") for name in ("g", "m", "l")),
+    description="Pendulum-v1, 5 discrete torques, scaled g/m/l; simplex RBF features (d = 5 x 27)",
+    max_episode_steps=200,
+)

@@ -1,0 +1,1 @@
+"""ShiftRL trainers: the only package that imports ray (rollout actors, Tune runs, the CLI)."""

@@ -1,0 +1,51 @@
+"""Picklable policies that travel to rollout actors (``act(obs, h, rng) -> actions``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from agents.r2pvi import LinearVI
+
+
+class RandomPolicy:
+    """Uniform over ``n_actions`` discrete actions."""
+
+    def __init__(self, n_actions: int) -> None:
+        self.n_actions = int(n_actions)
+
+    def act(self, obs: np.ndarray, h: int, rng: np.random.Generator) -> np.ndarray:
+        return rng.integers(0, self.n_actions, size=len(obs))
+
+
+class ConstantPolicy:
+    """Always the same action (the option's behaviour policy holds)."""
+
+    def __init__(self, action: int) -> None:
+        self.action = int(action)
+
+    def act(self, obs: np.ndarray, h: int, rng: np.random.Generator) -> np.ndarray:
+        return np.full(len(obs), self.action, dtype=np.int64)
+
+
+class LinearGreedyPolicy:
+    """argmax_a Q_h(s, a) of a fitted linear learner, with the env's features."""
+
+    def __init__(self, learner: LinearVI, structure: Any) -> None:
+        self.learner = learner
+        self.structure = structure
+
+    def act(self, obs: np.ndarray, h: int, rng: np.random.Generator) -> np.ndarray:
+        s = self.structure
+        return self.learner.act(s.features(obs), s.stop_values(obs), min(h, self.learner.w.shape[0] - 1))
+
+
+def behaviour_policy(kind: str, arg: int | None, action_space: Any) -> Any:
+    if kind == "random":
+        if not hasattr(action_space, "n"):
+            raise ValueError(f"behaviour 'random' needs a discrete action space, got {action_space}")
+        return RandomPolicy(action_space.n)
+    if not action_space.contains(arg):
+        raise ValueError(f"behaviour constant:{arg}: action {arg} is not in {action_space}")
+    return ConstantPolicy(int(arg))

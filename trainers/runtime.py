@@ -1,0 +1,89 @@
+"""Ray start-up and resource arithmetic: embedded local Ray by default, attach when asked.
+
+Facts this follows (../shared/specs/ray-runtime.md): ``ray.init()`` with an address must not
+be given resources (ValueError); a request that does not fit a 2-CPU node hangs silently
+(Tune trials stay PENDING), so every worker count is derived from
+``ray.cluster_resources()`` and a request that cannot fit fails fast here.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+import ray
+
+log = logging.getLogger("shiftrl")
+
+
+class ResourceError(RuntimeError):
+    """A resource request the cluster cannot satisfy (raised instead of hanging)."""
+
+
+def init_ray(address: str | None = None, include_dashboard: bool = False, num_cpus: int | None = None) -> str:
+    """Starts or attaches to Ray once per process; returns "embedded" or the address.
+
+    Args:
+        address: cluster address ("auto", "ray://...", "127.0.0.1:6379"); falls back to the
+            RAY_ADDRESS environment variable; None and unset = embedded local Ray.
+        include_dashboard: embedded Ray only; the dashboard binds to 127.0.0.1.
+        num_cpus: embedded Ray only; default = all cores of this machine.
+    """
+    target = address or os.environ.get("RAY_ADDRESS") or None
+    if ray.is_initialized():
+        return target or "embedded"
+    env_vars = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    if target:
+        ray.init(address=target, runtime_env={"env_vars": env_vars}, log_to_driver=True)
+        log.info("attached to Ray cluster at %s", target)
+        return target
+    ray.init(
+        num_cpus=num_cpus or os.cpu_count() or 1,
+        include_dashboard=include_dashboard,
+        dashboard_host="127.0.0.1",
+        runtime_env={"env_vars": env_vars},
+        log_to_driver=True,
+        configure_logging=True,
+        logging_level=logging.WARNING,
+    )
+    return "embedded"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How one run's work is laid out on the cluster.
+
+    Attributes:
+        cpus: CPUs the cluster reports.
+        concurrent_trials: trials that run at once.
+        workers_per_trial: rollout actors per trial (0 = rollouts in the trial process).
+    """
+
+    cpus: int
+    concurrent_trials: int
+    workers_per_trial: int
+
+    @property
+    def cpus_per_trial(self) -> int:
+        return 1 + self.workers_per_trial
+
+
+def plan(n_trials: int, num_workers: int | None) -> Layout:
+    """Derives concurrency from the cluster's CPUs; fails fast when a request cannot fit."""
+    cpus = int(ray.cluster_resources().get("CPU", 0))
+    if cpus < 1:
+        raise ResourceError("the Ray cluster reports no CPUs; cannot run trials")
+    if num_workers is None:
+        concurrent = max(1, min(n_trials, cpus))
+        workers = max(0, cpus // concurrent - 1)
+    else:
+        workers = num_workers
+        need = 1 + workers
+        if need > cpus:
+            raise ResourceError(
+                f"ray.num_workers={workers} needs {need} CPUs per trial (1 trial process + {workers} rollout "
+                f"actors) but the cluster has {cpus}; use ray.num_workers <= {cpus - 1} or a larger cluster"
+            )
+        concurrent = max(1, min(n_trials, cpus // need))
+    return Layout(cpus=cpus, concurrent_trials=concurrent, workers_per_trial=workers)
