@@ -92,7 +92,7 @@ def save(dataset: Dataset, path: str | os.PathLike, overwrite: bool = False) -> 
         arrays = _flatten(dataset.episodes)
         npz = tmp / "episodes.npz"
         with open(npz, "wb") as f:
-            np.savez(f, **arrays)
+            np.savez(f, **arrays)  # type: ignore[arg-type]
             f.flush()
             os.fsync(f.fileno())
         meta = {

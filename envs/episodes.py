@@ -101,9 +101,7 @@ def run_episodes(
             core = core.with_shift(**options)
         return _run_core(core, policy, n, np.random.default_rng(env_seed), policy_rng, max_steps)
     env_seeds = np.random.default_rng(env_seed).integers(0, 2**31 - 1, size=n)
-    return Episodes.concat(
-        [_run_single(env, policy, int(s), policy_rng, options, max_steps) for s in env_seeds]
-    )
+    return Episodes.concat([_run_single(env, policy, int(s), policy_rng, options, max_steps) for s in env_seeds])
 
 
 def _run_core(core: Any, policy: Policy, n: int, env_rng, policy_rng, max_steps: int) -> Episodes:
@@ -129,7 +127,9 @@ def _run_core(core: Any, policy: Policy, n: int, env_rng, policy_rng, max_steps:
         alive &= ~term
         if not alive.any():
             k = h + 1
-            return Episodes(observations[:, : k + 1], actions[:, :k], rewards[:, :k], terms[:, :k], truncs[:, :k], lengths)
+            return Episodes(
+                observations[:, : k + 1], actions[:, :k], rewards[:, :k], terms[:, :k], truncs[:, :k], lengths
+            )
     truncs[alive, T - 1] = True
     return Episodes(observations, actions, rewards, terms, truncs, lengths)
 

@@ -17,8 +17,14 @@ def _parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="run an experiment config through Ray Tune")
     t.add_argument("config", nargs="?", help="YAML config (configs/<agent>/<env>.yaml)")
-    t.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config key, e.g. --set replications=5 (repeatable)")
+    t.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key, e.g. --set replications=5 (repeatable)",
+    )
     t.add_argument("--seeds", type=int, default=1, help="number of seeds (one Tune trial and run directory each)")
     t.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS or an embedded local Ray)")
     t.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
@@ -39,8 +45,14 @@ def _parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("envs", help="list registered environments (or check one)")
     v.add_argument("--check", metavar="ENV_ID", help="run the API, determinism and pickling checks on ENV_ID")
-    v.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
-                   help="import a module that registers environments first")
+    v.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import a module that registers environments first",
+    )
 
     k = sub.add_parser("collect", help="build an offline dataset by Ray rollouts of a behaviour policy")
     k.add_argument("--env", required=True, help="registered env id")
@@ -107,8 +119,16 @@ def main(argv: list[str] | None = None) -> int:
 
             envs.load_plugins(tuple(args.imports))
             path = collect(
-                args.env, args.out, args.episodes, args.policy, args.seed, _kv(args.shift, "--shift"),
-                _kv(args.env_kwarg, "--env-kwarg"), args.workers, args.address, args.overwrite,
+                args.env,
+                args.out,
+                args.episodes,
+                args.policy,
+                args.seed,
+                _kv(args.shift, "--shift"),
+                _kv(args.env_kwarg, "--env-kwarg"),
+                args.workers,
+                args.address,
+                args.overwrite,
             )
             print(f"shiftrl: dataset written to {path}")
     except (ConfigError, EnvError, DatasetError) as exc:

@@ -151,7 +151,7 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
         if value not in get_args(tp):
             raise ConfigError(f"{key}: {value!r} is not allowed; expected one of {list(get_args(tp))}")
         return value
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if isinstance(value, tp):
             return value
         return from_dict(tp, value, key)
@@ -296,8 +296,10 @@ def validate(cfg: ExperimentConfig) -> None:
         raise ConfigError(f"eval.episodes: must be >= 1, got {cfg.eval.episodes}")
     if len(cfg.eval.shifts) > 1:
         raise ConfigError(f"eval.shifts: one shift parameter per grid, got {sorted(cfg.eval.shifts)}")
-    for section, shifts in (("eval.shifts", {k: v for k, vs in cfg.eval.shifts.items() for v in vs}),
-                            ("data.shift", cfg.data.shift)):
+    for section, shifts in (
+        ("eval.shifts", {k: v for k, vs in cfg.eval.shifts.items() for v in vs}),
+        ("data.shift", cfg.data.shift),
+    ):
         for name in shifts:
             try:
                 param = spec.shift(name)

@@ -43,7 +43,7 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 
 def atomic_save_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> Path:
     buf = io.BytesIO()
-    np.savez(buf, **arrays)
+    np.savez(buf, **arrays)  # type: ignore[arg-type]
     return atomic_write_bytes(path, buf.getvalue())
 
 

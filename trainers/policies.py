@@ -36,9 +36,13 @@ class LinearGreedyPolicy:
         self.learner = learner
         self.structure = structure
 
-    def act(self, obs: np.ndarray, h: int, rng: np.random.Generator) -> np.ndarray:
+    def greedy(self, obs: np.ndarray, h: int) -> np.ndarray:
+        """The (deterministic) action at step h; the form exact evaluators take."""
         s = self.structure
-        return self.learner.act(s.features(obs), s.stop_values(obs), min(h, self.learner.w.shape[0] - 1))
+        return self.learner.act(s.features(obs), s.stop_values(obs), min(h, self.learner.horizon - 1))
+
+    def act(self, obs: np.ndarray, h: int, rng: np.random.Generator | None) -> np.ndarray:
+        return self.greedy(obs, h)
 
 
 def behaviour_policy(kind: str, arg: int | None, action_space: Any) -> Any:
@@ -46,6 +50,6 @@ def behaviour_policy(kind: str, arg: int | None, action_space: Any) -> Any:
         if not hasattr(action_space, "n"):
             raise ValueError(f"behaviour 'random' needs a discrete action space, got {action_space}")
         return RandomPolicy(action_space.n)
-    if not action_space.contains(arg):
+    if arg is None or not action_space.contains(arg):
         raise ValueError(f"behaviour constant:{arg}: action {arg} is not in {action_space}")
     return ConstantPolicy(int(arg))

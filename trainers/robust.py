@@ -22,7 +22,7 @@ from agents.r2pvi import LinearVI, make_linear_batch
 from envs import datasets
 from envs.episodes import Episodes
 from trainers.config import ExperimentConfig, parse_behaviour, to_dict
-from trainers.io import atomic_save_npz, atomic_write_json, load_npz
+from trainers.io import atomic_save_npz, atomic_write_json
 from trainers.policies import LinearGreedyPolicy, behaviour_policy
 from trainers.rollout import Job, RolloutPool
 from trainers.tb import TBLogger, shift_step
@@ -76,8 +76,7 @@ def evaluate_policies(
         for label, learner in learners.items():
             policy = LinearGreedyPolicy(learner, structure)
             out[label] = [
-                structure.with_shift(**({} if v is None else {name: v})).evaluate(lambda o, h: policy.act(o, h, None))
-                for v in values
+                structure.with_shift(**({} if v is None else {name: v})).evaluate(policy.greedy) for v in values
             ]
         return out
     labels = list(learners)
@@ -123,7 +122,12 @@ def run_robust(
         episodes = load_or_collect(cfg, pool, rep, env)
         t_collect = time.time() - t0
         batch = make_linear_batch(
-            episodes.observations, episodes.actions, episodes.rewards, episodes.lengths, episodes.terminations, structure
+            episodes.observations,
+            episodes.actions,
+            episodes.rewards,
+            episodes.lengths,
+            episodes.terminations,
+            structure,
         )
         learners, fit_seconds, diagnostics = {}, {}, {}
         for m in methods:

@@ -18,7 +18,7 @@ from typing import Any
 os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # our own TB files only
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 
-from trainers.config import ConfigError, ExperimentConfig, dump_config, load_config  # noqa: E402
+from trainers.config import ConfigError, ExperimentConfig, dump_config, load_config
 
 log = logging.getLogger("shiftrl")
 
@@ -48,18 +48,21 @@ def prepare_runs(cfg: ExperimentConfig, seeds: int) -> list[Path]:
 
 def execute_run(run_dir: str | Path, num_workers: int, report=None) -> dict[str, Any]:
     """Runs (or resumes) the experiment of one run directory; used inside Tune trials."""
+    import envs
     from trainers.robust import run_robust
     from trainers.rollout import RolloutPool
-
-    import envs
 
     run_dir = Path(run_dir)
     cfg = load_config(run_dir / "config.yaml")
     spec = envs.spec(cfg.env.id)
     pool = RolloutPool(spec, cfg.env.kwargs, num_workers=num_workers, imports=cfg.imports)
     try:
+
         def progress(msg: str) -> None:
-            print(f"[{run_dir.name}] {msg}", flush=True)
+            line = f"{time.strftime('%H:%M:%S')} [{run_dir.name}] {msg}"
+            print(line, flush=True)
+            with open(run_dir / "progress.log", "a") as f:  # `tail -f` it on a cluster
+                f.write(line + "\n")
 
         return run_robust(cfg, run_dir, pool, progress=progress, report=report)
     finally:
@@ -118,7 +121,8 @@ def train(
     )
     for d in run_dirs:
         print(f"shiftrl: run directory {d}", flush=True)
-    resources = PlacementGroupFactory([{"CPU": 1}] + [{"CPU": 1}] * layout.workers_per_trial)
+    bundles: list[dict[str, int | float]] = [{"CPU": 1} for _ in range(1 + layout.workers_per_trial)]
+    resources = PlacementGroupFactory(bundles)
     tuner = tune.Tuner(
         tune.with_resources(_trial, resources),
         param_space={"run_dir": tune.grid_search([str(d) for d in run_dirs]), "num_workers": layout.workers_per_trial},
@@ -133,7 +137,7 @@ def train(
     # hold the results, so its "could not fetch metrics" warning is noise.
     logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
     grid = tuner.fit()
-    errors = [r.error for r in grid if r.error]
+    errors = [grid[i].error for i in range(len(grid)) if grid[i].error]
     if errors:
         raise RuntimeError(f"{len(errors)} trial(s) failed; first error:\n{errors[0]}")
     return run_dirs

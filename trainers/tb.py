@@ -23,7 +23,7 @@ SHIFT_STEP_SCALE = 1000
 
 def shift_step(value: float) -> int:
     """x-axis position of a shift value on robust/* charts."""
-    return int(round(SHIFT_STEP_SCALE * float(value)))
+    return round(SHIFT_STEP_SCALE * float(value))
 
 
 class TBLogger:

@@ -59,8 +59,13 @@ def load_learners(path: Path) -> tuple[ExperimentConfig, list[dict[str, LinearVI
 
 
 def evaluate(
-    target: str, env_id: str | None = None, shift: str | None = None, episodes: int | None = None,
-    exact: bool | None = None, num_workers: int = 0, address: str | None = None,
+    target: str,
+    env_id: str | None = None,
+    shift: str | None = None,
+    episodes: int | None = None,
+    exact: bool | None = None,
+    num_workers: int = 0,
+    address: str | None = None,
 ) -> dict[str, Any]:
     """Evaluates saved policies over a shift grid; returns the JSON-ready result."""
     import dataclasses
@@ -71,8 +76,8 @@ def evaluate(
     cfg, reps = load_learners(Path(target))
     ev = cfg.eval
     if shift:
-        name, values = parse_shift_arg(shift)
-        ev = dataclasses.replace(ev, shifts={name: values})
+        shift_name, grid = parse_shift_arg(shift)
+        ev = dataclasses.replace(ev, shifts={shift_name: grid})
     if episodes is not None:
         ev = dataclasses.replace(ev, episodes=episodes)
     if exact is not None:
@@ -85,7 +90,7 @@ def evaluate(
     spec = envs.spec(cfg.env.id)
     env = spec.make(**cfg.env.kwargs)
     structure = env.linear_structure()
-    d = reps[0][next(iter(reps[0]))].w.shape[1]
+    d = next(iter(reps[0].values())).feature_dim
     if structure.feature_dim != d:
         raise ConfigError(f"--env {cfg.env.id}: feature dimension {structure.feature_dim} != the policies' {d}")
     if num_workers:
@@ -98,8 +103,16 @@ def evaluate(
     finally:
         pool.close()
     name, values = shift_grid(cfg)
-    out = {"target": str(target), "env": cfg.env.id, "shift_name": name, "shifts": values,
-           "episodes": cfg.eval.episodes, "exact": cfg.eval.exact, "replications": len(reps), "methods": {}}
+    out: dict[str, Any] = {
+        "target": str(target),
+        "env": cfg.env.id,
+        "shift_name": name,
+        "shifts": values,
+        "episodes": cfg.eval.episodes,
+        "exact": cfg.eval.exact,
+        "replications": len(reps),
+        "methods": {},
+    }
     for label in reps[0]:
         table = np.array([r[label] for r in per_rep])
         out["methods"][label] = {"mean": table.mean(0).tolist(), "std": table.std(0).tolist()}
@@ -160,25 +173,35 @@ def compare(run_dirs: list[str], out_dir: str = "comparison") -> str:
     tb = TBLogger(out)
     for name, xs, means, stds in series:
         for x, m, s in zip(xs, means, stds):
-            tb.scalars(name.replace("/", "__"), {"robust/return": m, "robust/return_std": s},
-                       shift_step(0.0 if x is None else x))
+            tb.scalars(
+                name.replace("/", "__"),
+                {"robust/return": m, "robust/return_std": s},
+                shift_step(0.0 if x is None else x),
+            )
     tb.close()
     return table
 
 
 # -- collect ----------------------------------------------------------------------------------
 def collect(
-    env_id: str, out: str, episodes: int, policy: str = "random", seed: int = 0, shift: dict[str, float] | None = None,
-    env_kwargs: dict[str, Any] | None = None, num_workers: int | None = None, address: str | None = None,
-    overwrite: bool = False, chunk: int = 50,
+    env_id: str,
+    out: str,
+    episodes: int,
+    policy: str = "random",
+    seed: int = 0,
+    shift: dict[str, float] | None = None,
+    env_kwargs: dict[str, Any] | None = None,
+    num_workers: int | None = None,
+    address: str | None = None,
+    overwrite: bool = False,
+    chunk: int = 50,
 ) -> Path:
     """Ray rollouts of a behaviour policy into a dataset directory (envs/datasets.py)."""
+    from envs.episodes import Episodes
     from trainers.policies import behaviour_policy
     from trainers.robust import _seeds
     from trainers.rollout import Job, RolloutPool
     from trainers.runtime import init_ray, plan
-
-    from envs.episodes import Episodes
 
     if episodes < 1:
         raise ConfigError(f"--episodes must be >= 1, got {episodes}")
@@ -208,8 +231,14 @@ def collect(
         eps = Episodes.concat(pool.map([Job(pol, n, s, dict(shift or {})) for n, s in zip(sizes, seeds)], progress))
     finally:
         pool.close()
-    meta = {"env_id": env_id, "env_kwargs": env_kwargs or {}, "shift": shift or {}, "behaviour": policy,
-            "seed": seed, "chunk": chunk}
+    meta = {
+        "env_id": env_id,
+        "env_kwargs": env_kwargs or {},
+        "shift": shift or {},
+        "behaviour": policy,
+        "seed": seed,
+        "chunk": chunk,
+    }
     return datasets.save(datasets.Dataset(eps, meta), out, overwrite=overwrite)
 
 

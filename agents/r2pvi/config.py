@@ -41,7 +41,9 @@ class MethodConfig:
         elif self.lam is not None or self.rho is not None:
             raise ValueError("pevi takes neither lam nor rho")
         if not self.label:
-            suffix = f"_lam{self.lam:g}" if self.lam is not None else (f"_rho{self.rho:g}" if self.rho is not None else "")
+            suffix = (
+                f"_lam{self.lam:g}" if self.lam is not None else (f"_rho{self.rho:g}" if self.rho is not None else "")
+            )
             object.__setattr__(self, "label", self.algo + suffix)
 
 

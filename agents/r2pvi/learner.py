@@ -33,6 +33,9 @@ class LinearStructure(Protocol):
     def stop_values(self, obs: np.ndarray) -> np.ndarray: ...
     def null_states(self, obs: np.ndarray) -> np.ndarray: ...
 
+    @property
+    def theta(self) -> np.ndarray | None: ...
+
 
 @dataclass
 class LinearBatch:
@@ -83,7 +86,7 @@ def make_linear_batch(observations, actions, rewards, lengths, terminations, str
         next_phi=feats[:, 1 : T + 1],
         next_stop=stops[:, 1 : T + 1],
         next_null=nulls[:, 1 : T + 1] | ended,
-        theta=None if getattr(structure, "theta", None) is None else np.asarray(structure.theta),
+        theta=None if structure.theta is None else np.asarray(structure.theta),
     )
     if T < H:  # pad to the horizon: missing steps are simply absent from the data
         pad = H - T
@@ -91,8 +94,15 @@ def make_linear_batch(observations, actions, rewards, lengths, terminations, str
         def p(x, value):
             return np.concatenate([x, np.full((K, pad, *x.shape[2:]), value, dtype=x.dtype)], axis=1)
 
-        batch = LinearBatch(p(batch.phi, 0.0), p(batch.rewards, 0.0), p(batch.valid, False), p(batch.next_phi, 0.0),
-                            p(batch.next_stop, np.nan), p(batch.next_null, True), batch.theta)
+        batch = LinearBatch(
+            p(batch.phi, 0.0),
+            p(batch.rewards, 0.0),
+            p(batch.valid, False),
+            p(batch.next_phi, 0.0),
+            p(batch.next_stop, np.nan),
+            p(batch.next_null, True),
+            batch.theta,
+        )
     return batch
 
 
@@ -143,14 +153,15 @@ class LinearVI:
 
     def _nu(self, W: np.ndarray, V: np.ndarray, H: int) -> np.ndarray:
         m, cfg = self.method, self.config
+        lam = float(m.lam or 0.0)  # validated > 0 for r2pvi_* by MethodConfig
         if m.algo == "r2pvi_tv":
-            return duals.tv(W, V, m.lam)  # alpha_hat = min over dataset next states + lambda
+            return duals.tv(W, V, lam)  # alpha_hat = min over dataset next states + lambda
         if m.algo == "r2pvi_kl":
-            return duals.kl(W, V, m.lam, floor=float(np.exp(-H / m.lam)))
+            return duals.kl(W, V, lam, floor=float(np.exp(-H / lam)))
         if m.algo == "r2pvi_chi2":
-            return duals.chi2(W, V, m.lam, alpha_max=float(H), mode=cfg.chi2_mode)
+            return duals.chi2(W, V, lam, alpha_max=float(H), mode=cfg.chi2_mode)
         if m.algo == "drpvi":
-            return duals.tv_constrained(W, V, m.rho, alpha_max=float(H), min_v_term=cfg.drpvi_min_v)
+            return duals.tv_constrained(W, V, float(m.rho or 0.0), alpha_max=float(H), min_v_term=cfg.drpvi_min_v)
         raise AssertionError(m.algo)
 
     # -- acting -----------------------------------------------------------------------------
@@ -175,6 +186,18 @@ class LinearVI:
         q = phi_all @ self.w[h] - self.penalty(phi_all, h)
         q = np.clip(q, 0.0, cap) if self.config.clip_q_at_zero else np.minimum(q, cap)
         return np.where(np.isnan(stop), q, stop)
+
+    @property
+    def horizon(self) -> int:
+        if self.w is None:
+            raise RuntimeError("fit() or load_state_dict() first")
+        return int(self.w.shape[0])
+
+    @property
+    def feature_dim(self) -> int:
+        if self.w is None:
+            raise RuntimeError("fit() or load_state_dict() first")
+        return int(self.w.shape[1])
 
     def act(self, phi_all: np.ndarray, stop: np.ndarray, h: int) -> np.ndarray:
         """Greedy actions argmax_a Q_h (first maximiser on ties)."""

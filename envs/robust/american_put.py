@@ -116,7 +116,8 @@ class AmericanPutCore(RobustCore):
             edges = np.linspace(self.s0_low, self.s0_high, n_quad + 1)
             mids = 0.5 * (edges[1:] + edges[:-1])
             return float(np.mean([self.evaluate(policy, s0=float(m)) for m in mids]))
-        start = self.s0 if s0 is None else s0
+        start = s0 if s0 is not None else self.s0
+        assert start is not None
         prices = self.tree_prices(float(start))
         p = self.p_up
         V = np.zeros(self.horizon + 1)  # value after the last decision: 0
@@ -146,6 +147,12 @@ class AmericanPutOption(RobustEnv):
     ) -> None:
         super().__init__(
             AmericanPutCore(
-                p_up=p_up, strike=strike, horizon=horizon, feature_dim=feature_dim, s0=s0, s0_low=s0_low, s0_high=s0_high
+                p_up=p_up,
+                strike=strike,
+                horizon=horizon,
+                feature_dim=feature_dim,
+                s0=s0,
+                s0_low=s0_low,
+                s0_high=s0_high,
             )
         )

@@ -96,7 +96,7 @@ class RobustCore(ABC):
 
     def stop_values(self, obs: np.ndarray) -> np.ndarray:
         """Known action values (B, A); NaN where the value must be learned."""
-        return np.full((len(obs), self.action_space.n), np.nan)
+        return np.full((len(obs), int(self.action_space.n)), np.nan)
 
     def null_states(self, obs: np.ndarray) -> np.ndarray:
         """(B,) True where the state's value is known to be 0 for every policy."""
@@ -115,7 +115,7 @@ class RobustEnv(gymnasium.Env):
     which is how evaluators sweep a grid without rebuilding the env.
     """
 
-    metadata = {"render_modes": []}
+    metadata = {"render_modes": []}  # noqa: RUF012 - gymnasium.Env declares it an instance attribute
 
     def __init__(self, core: RobustCore) -> None:
         self.core = core
@@ -135,9 +135,7 @@ class RobustEnv(gymnasium.Env):
             raise RuntimeError("call reset() before step()")
         if not self.action_space.contains(action):
             raise EnvError(f"action {action!r} is not in {self.action_space}")
-        obs, reward, terminated, self._state = self.core.step(
-            self._state, np.asarray([action]), self.np_random
-        )
+        obs, reward, terminated, self._state = self.core.step(self._state, np.asarray([action]), self.np_random)
         info = {"h": int(self._state.h[0]), **self._shift_info()}
         return self._single(obs), float(reward[0]), bool(terminated[0]), False, info
 

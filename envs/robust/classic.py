@@ -64,8 +64,8 @@ class _ShiftedClassic(gymnasium.Env):
     shift_names: tuple[str, ...] = ()
     scale_bounds: tuple[float, float] = (0.2, 5.0)
 
-    def __init__(self, inner: gymnasium.Env, max_episode_steps: int, shift: dict[str, float]) -> None:
-        self.inner = inner
+    def __init__(self, inner: Any, max_episode_steps: int, shift: dict[str, float]) -> None:
+        self.inner: Any = inner
         self.max_episode_steps = int(max_episode_steps)
         self.observation_space = inner.observation_space
         self._nominal = {k: float(getattr(inner, k)) for k in self.shift_names}
@@ -117,7 +117,7 @@ class ShiftedCartPole(_ShiftedClassic):
         self._features = SimplexRBF(-high, high, rbf_per_dim, 2, max_episode_steps)
 
     def _derived(self) -> None:
-        env = self.inner
+        env: Any = self.inner
         env.total_mass = env.masspole + env.masscart
         env.polemass_length = env.masspole * env.length
 
