@@ -18,24 +18,33 @@ from __future__ import annotations
 import numpy as np
 
 
-def tv(W: np.ndarray, V: np.ndarray, lam: float, v_min: float | None = None) -> np.ndarray:
+def tv(
+    W: np.ndarray, V: np.ndarray, lam: float, v_min: float | None = None, left: np.ndarray | None = None
+) -> np.ndarray:
     """TV regulariser: E[min(V, min_s V + lam)] (paper Prop. 4.1).
 
     ``v_min`` is min over *all* states of V; the estimator uses the minimum over the
-    dataset's next states (alpha_hat in Algorithm 1).
+    dataset's next states (alpha_hat in Algorithm 1). ``left`` (k, m) applies the weights
+    ``left @ W`` without forming them: Lambda^-1 (Phi^T f) costs O(nd), Lambda^-1 Phi^T O(nd^2).
     """
     alpha = (V.min() if v_min is None else v_min) + lam
-    return W @ np.minimum(V, alpha)
+    out = W @ np.minimum(V, alpha)
+    return out if left is None else left @ out
 
 
-def kl(W: np.ndarray, V: np.ndarray, lam: float, floor: float | None = None) -> np.ndarray:
+def kl(
+    W: np.ndarray, V: np.ndarray, lam: float, floor: float | None = None, left: np.ndarray | None = None
+) -> np.ndarray:
     """KL regulariser: -lam log E[exp(-V / lam)] (paper Prop. 4.2).
 
     The estimate of E[exp(-V/lam)] can be <= 0 coordinate-wise; the paper floors it at
-    exp(-H / lam), passed as ``floor`` (None = no floor, exact population dual).
+    exp(-H / lam), passed as ``floor`` (None = no floor, exact population dual). ``left``
+    as in :func:`tv`.
     """
     shift = V.min()  # log-sum-exp stabilisation: exp(-(V - shift)/lam) <= 1
     m = W @ np.exp(-(V - shift) / lam)
+    if left is not None:
+        m = left @ m
     if floor is not None:
         m = np.maximum(m, floor * np.exp(shift / lam))
     return shift - lam * np.log(m)
