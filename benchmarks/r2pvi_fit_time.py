@@ -23,11 +23,11 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-import envs  # noqa: E402
-from agents.r2pvi import LinearVI, MethodConfig, R2PVIConfig, make_linear_batch  # noqa: E402
-from envs.episodes import run_episodes  # noqa: E402
+import envs
+from agents.r2pvi import LinearVI, MethodConfig, R2PVIConfig, make_linear_batch
+from envs.episodes import run_episodes
 
 PAPER_SECONDS = {  # figure 2, d = 30
     "pevi": {1000: 0.80, 5000: 4.07, 10000: 8.15},
