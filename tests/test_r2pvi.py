@@ -155,3 +155,31 @@ def test_smaller_lambda_gives_a_flatter_curve():
     res = _paper_protocol(cfg, reps=40)
     drop = {k: v[0] - v[2] for k, v in res.items()}
     assert drop["r2pvi_tv_lam0.1"] < drop["r2pvi_tv_lam1"]
+
+
+@pytest.mark.slow
+def test_american_put_figure_1d_pattern():
+    """Figure 1(d): PEVI is best at small p_up and worst at large p_up; R2PVI-TV with
+    lambda 1/3/5 orders like DRPVI with rho .2/.1/.025 (smaller lambda ~ larger rho)."""
+    methods = (
+        (MethodConfig("pevi"),)
+        + tuple(MethodConfig("r2pvi_tv", lam=x) for x in (1.0, 3.0, 5.0))
+        + tuple(MethodConfig("drpvi", rho=x) for x in (0.2, 0.1, 0.025))
+    )
+    cfg = R2PVIConfig(methods=methods, beta=0.1, ridge=1.0)
+    env = envs.make("AmericanPutOption-v0")
+    vals = {m.label: [] for m in methods}
+    for rep in range(10):
+        batch = _batch(env, ConstantPolicy(0), 100, rep)
+        for m in methods:
+            learner = LinearVI(m, cfg)
+            learner.fit(batch)
+            vals[m.label].append([_exact_value(learner, env.core.with_shift(p_up=p)) for p in (0.2, 1.0)])
+    v = {k: np.mean(x, axis=0) for k, x in vals.items()}
+    low, high = 0, 1
+    assert v["pevi"][low] > max(v[k][low] for k in v if k != "pevi")
+    assert v["pevi"][high] < min(v[k][high] for k in v if k != "pevi")
+    assert v["r2pvi_tv_lam1"][low] < v["r2pvi_tv_lam3"][low] < v["r2pvi_tv_lam5"][low]
+    assert v["r2pvi_tv_lam1"][high] > v["r2pvi_tv_lam3"][high] > v["r2pvi_tv_lam5"][high]
+    assert v["drpvi_rho0.2"][low] < v["drpvi_rho0.1"][low] < v["drpvi_rho0.025"][low]
+    assert v["drpvi_rho0.2"][high] > v["drpvi_rho0.1"][high] > v["drpvi_rho0.025"][high]

@@ -141,3 +141,47 @@ def test_killed_run_resumes_from_its_checkpoints_and_matches_an_uninterrupted_ru
     assert "| run/method | q=0 |" in (cmp_out / "comparison.md").read_text()
     assert list((cmp_out / "tb").rglob("events.out.tfevents.*"))
     assert list((run_dir / "tb" / "pevi").glob("events.out.tfevents.*"))
+
+
+def test_collect_writes_a_valid_dataset_through_ray(ray_local, tmp_path):
+    from envs import datasets
+    from trainers.tools import collect
+
+    path = collect(
+        "AmericanPutOption-v0",
+        str(tmp_path / "put"),
+        30,
+        policy="constant:0",
+        seed=3,
+        shift={"p_up": 0.4},
+        num_workers=2,
+        chunk=7,
+    )
+    ds = datasets.load(path)
+    assert ds.n_episodes == 30 and (ds.episodes.lengths == 20).all()
+    assert ds.metadata["shift"] == {"p_up": 0.4} and ds.metadata["env_id"] == "AmericanPutOption-v0"
+    again = collect(
+        "AmericanPutOption-v0",
+        str(tmp_path / "put2"),
+        30,
+        policy="constant:0",
+        seed=3,
+        shift={"p_up": 0.4},
+        num_workers=1,
+        chunk=7,
+    )
+    np.testing.assert_array_equal(datasets.load(again).episodes.observations, ds.episodes.observations)
+
+
+def test_seeds_run_as_separate_tune_trials(ray_local, tmp_path):
+    from trainers.run import train
+
+    dirs = train(
+        str(ROOT / "configs/r2pvi/linear_mdp.yaml"),
+        ["replications=2", f"runs_dir={tmp_path}", "eval.episodes=20"],
+        seeds=2,
+    )
+    assert [d.name.split("__")[2] for d in dirs] == ["0", "1"]
+    res = [json.loads((d / "results.json").read_text()) for d in dirs]
+    assert [r["seed"] for r in res] == [0, 1]
+    assert res[0]["methods"]["pevi"]["mean"] != res[1]["methods"]["pevi"]["mean"]
