@@ -162,9 +162,9 @@ def test_american_put_figure_1d_pattern():
     """Figure 1(d): PEVI is best at small p_up and worst at large p_up; R2PVI-TV with
     lambda 1/3/5 orders like DRPVI with rho .2/.1/.025 (smaller lambda ~ larger rho)."""
     methods = (
-        (MethodConfig("pevi"),)
-        + tuple(MethodConfig("r2pvi_tv", lam=x) for x in (1.0, 3.0, 5.0))
-        + tuple(MethodConfig("drpvi", rho=x) for x in (0.2, 0.1, 0.025))
+        MethodConfig("pevi"),
+        *(MethodConfig("r2pvi_tv", lam=x) for x in (1.0, 3.0, 5.0)),
+        *(MethodConfig("drpvi", rho=x) for x in (0.2, 0.1, 0.025)),
     )
     cfg = R2PVIConfig(methods=methods, beta=0.1, ridge=1.0)
     env = envs.make("AmericanPutOption-v0")
