@@ -2,7 +2,7 @@
 
 Gymnasium envs: ``gymnasium.utils.env_checker.check_env``; PettingZoo ParallelEnvs:
 ``pettingzoo.test.parallel_api_test``. Both kinds: same seed gives the same trajectory, and
-an env pickled mid-episode continues exactly as the original.
+a pickled copy of a built env behaves exactly as the original.
 """
 
 from __future__ import annotations

@@ -147,29 +147,22 @@ def test_collect_writes_a_valid_dataset_through_ray(ray_local, tmp_path):
     from envs import datasets
     from trainers.tools import collect
 
-    path = collect(
-        "AmericanPutOption-v0",
-        str(tmp_path / "put"),
-        30,
-        policy="constant:0",
-        seed=3,
-        shift={"p_up": 0.4},
-        num_workers=2,
-        chunk=7,
-    )
-    ds = datasets.load(path)
+    def run(name, workers):
+        return collect(
+            "AmericanPutOption-v0",
+            str(tmp_path / name),
+            30,
+            policy="constant:0",
+            seed=3,
+            shift={"p_up": 0.4},
+            num_workers=workers,
+            chunk=7,
+        )
+
+    ds = datasets.load(run("put", 2))
     assert ds.n_episodes == 30 and (ds.episodes.lengths == 20).all()
     assert ds.metadata["shift"] == {"p_up": 0.4} and ds.metadata["env_id"] == "AmericanPutOption-v0"
-    again = collect(
-        "AmericanPutOption-v0",
-        str(tmp_path / "put2"),
-        30,
-        policy="constant:0",
-        seed=3,
-        shift={"p_up": 0.4},
-        num_workers=1,
-        chunk=7,
-    )
+    again = run("put2", 1)  # another worker count, the same data
     np.testing.assert_array_equal(datasets.load(again).episodes.observations, ds.episodes.observations)
 
 
