@@ -229,3 +229,4 @@ def _ensure_builtins() -> None:
     # The built-in families register themselves on import; importing here keeps
     # `import envs.registry` cheap for workers that only need load_entry_point.
     importlib.import_module("envs.robust")
+    importlib.import_module("envs.smaclike")

@@ -37,7 +37,7 @@ def test_shipped_configs_parse(path):
             "eval.shifts: env 'RobustLinearMDP-v0' has no shift parameter 'gravity'",
         ),
         ({"eval": {"shifts": {"q": [0.5, 2.0]}}}, r"eval.shifts.q: values \[2.0\] outside \[0.0, 1.0\]"),
-        ({"agent": "dqn"}, "agent: 'dqn' is not allowed; expected one of \\['r2pvi'\\]"),
+        ({"agent": "dqn"}, "agent: 'dqn' is not allowed; expected one of \\['r2pvi', 'rllib_ppo'\\]"),
         ({"agent_config": {"beta": -1}}, "agent_config: beta must be >= 0"),
         ({"agent_config": {"ridge": 0}}, "agent_config: ridge must be > 0"),
         ({"agent_config": {"methods": [{"algo": "r2pvi_tv"}]}}, "r2pvi_tv needs lam > 0"),

@@ -54,6 +54,15 @@ def _parser() -> argparse.ArgumentParser:
         help="import a module that registers environments first",
     )
 
+    g = sub.add_parser("render", help="play one episode of a SMAC-like env and save it as a GIF")
+    g.add_argument("env", metavar="ENV_ID", help="a SMAClike-*-v0 env id (shiftrl envs lists them)")
+    g.add_argument("--policy", default="focus_fire", help="scripted policy: focus_fire, random or stop")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--out", default="episode.gif", help="GIF path")
+    g.add_argument("--fps", type=float, default=8.0)
+    g.add_argument("--env-kwarg", action="append", default=[], metavar="KEY=VALUE", help="env constructor kwarg")
+    g.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE")
+
     k = sub.add_parser("collect", help="build an offline dataset by Ray rollouts of a behaviour policy")
     k.add_argument("--env", required=True, help="registered env id")
     k.add_argument("--out", required=True, help="dataset directory to write")
@@ -88,9 +97,9 @@ def main(argv: list[str] | None = None) -> int:
             from trainers.run import train
 
             dirs = train(args.config, args.overrides, seeds=args.seeds, address=args.address, resume=args.resume)
-            from trainers.tools import compare
+            from trainers.tools import summarize
 
-            print(compare([str(d) for d in dirs], out_dir=str(dirs[0] / "comparison")))
+            print(summarize([str(d) for d in dirs]))
             for d in dirs:
                 print(f"shiftrl: results in {d / 'results.json'}; TensorBoard: tensorboard --logdir {d.parent}")
         elif args.command == "evaluate":
@@ -113,6 +122,18 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{args.check}: API, determinism and pickling checks passed")
             else:
                 print(list_envs())
+        elif args.command == "render":
+            import envs
+            from trainers.tools import render_gif
+
+            envs.load_plugins(tuple(args.imports))
+            summary = render_gif(
+                args.env, args.policy, args.seed, args.out, args.fps, _kv(args.env_kwarg, "--env-kwarg")
+            )
+            print(
+                f"shiftrl: wrote {summary['path']} ({summary['steps']} steps, task {summary['task']}, "
+                f"{'won' if summary['battle_won'] else 'lost'}, return {summary['return']:.2f})"
+            )
         elif args.command == "collect":
             import envs
             from trainers.tools import collect

@@ -18,6 +18,7 @@ import yaml
 
 import envs
 from agents.r2pvi import R2PVIConfig
+from trainers.rllib import RLlibPPOConfig
 
 
 class ConfigError(ValueError):
@@ -94,7 +95,8 @@ class ExperimentConfig:
     """One experiment: an agent on an env, replicated, evaluated over shifts.
 
     Attributes:
-        agent: agent name (r2pvi).
+        agent: agent name: r2pvi (offline robust, linear) or rllib_ppo (RLlib's PPO with a
+            shared action-masked policy, for PettingZoo envs).
         env: the environment.
         seed: base seed; everything random derives from it.
         replications: independent datasets + fits (paper figure 1: 20).
@@ -107,7 +109,7 @@ class ExperimentConfig:
         name: optional label added to the run directory name.
     """
 
-    agent: Literal["r2pvi"] = "r2pvi"
+    agent: Literal["r2pvi", "rllib_ppo"] = "r2pvi"
     env: EnvConfig = field(default_factory=EnvConfig)
     seed: int = 0
     replications: int = 1
@@ -120,7 +122,7 @@ class ExperimentConfig:
     name: str = ""
 
 
-AGENT_CONFIGS: dict[str, type] = {"r2pvi": R2PVIConfig}
+AGENT_CONFIGS: dict[str, type] = {"r2pvi": R2PVIConfig, "rllib_ppo": RLlibPPOConfig}
 
 
 # -- generic dataclass parsing -------------------------------------------------------------
@@ -283,6 +285,10 @@ def validate(cfg: ExperimentConfig) -> None:
         spec = envs.spec(cfg.env.id)
     except envs.EnvError as exc:
         raise ConfigError(f"env.id: {exc}") from exc
+    if cfg.agent == "rllib_ppo" and spec.kind != "pettingzoo":
+        raise ConfigError(f"env.id: rllib_ppo runs PettingZoo envs; {spec.id!r} is a {spec.kind} env")
+    if cfg.agent == "r2pvi" and spec.kind != "gymnasium":
+        raise ConfigError(f"env.id: r2pvi needs a single-agent env with linear features; {spec.id!r} is {spec.kind}")
     if cfg.replications < 1:
         raise ConfigError(f"replications: must be >= 1, got {cfg.replications}")
     if cfg.data.episodes < 1:

@@ -54,16 +54,20 @@ def execute_run(run_dir: str | Path, num_workers: int, report=None) -> dict[str,
 
     run_dir = Path(run_dir)
     cfg = load_config(run_dir / "config.yaml")
+
+    def progress(msg: str) -> None:
+        line = f"{time.strftime('%H:%M:%S')} [{run_dir.name}] {msg}"
+        print(line, flush=True)
+        with open(run_dir / "progress.log", "a") as f:  # `tail -f` it on a cluster
+            f.write(line + "\n")
+
+    if cfg.agent == "rllib_ppo":
+        from trainers.rllib import run_rllib_ppo
+
+        return run_rllib_ppo(cfg, run_dir, progress=progress, report=report)
     spec = envs.spec(cfg.env.id)
     pool = RolloutPool(spec, cfg.env.kwargs, num_workers=num_workers, imports=cfg.imports)
     try:
-
-        def progress(msg: str) -> None:
-            line = f"{time.strftime('%H:%M:%S')} [{run_dir.name}] {msg}"
-            print(line, flush=True)
-            with open(run_dir / "progress.log", "a") as f:  # `tail -f` it on a cluster
-                f.write(line + "\n")
-
         return run_robust(cfg, run_dir, pool, progress=progress, report=report)
     finally:
         pool.close()
@@ -75,7 +79,7 @@ def _trial(config: dict[str, Any]) -> None:
 
     torch.set_num_threads(1)  # the trial shares cores with its rollout actors
     results = execute_run(config["run_dir"], config["num_workers"], report=lambda m: tune.report(m))
-    tune.report({"done_replications": results["replications"], "finished": 1})
+    tune.report({"done": results.get("replications", results.get("iterations", 0)), "finished": 1})
 
 
 def train(
@@ -113,7 +117,8 @@ def train(
     from trainers.runtime import init_ray, plan
 
     where = init_ray(address or cfg.ray.address, include_dashboard=cfg.ray.include_dashboard)
-    layout = plan(len(run_dirs), cfg.ray.num_workers)
+    workers = cfg.agent_config.num_env_runners if cfg.agent == "rllib_ppo" else cfg.ray.num_workers
+    layout = plan(len(run_dirs), workers)
     print(
         f"shiftrl: Ray {where}, {layout.cpus} CPUs; {len(run_dirs)} run(s), {layout.concurrent_trials} at a time, "
         f"{layout.workers_per_trial} rollout actor(s) each",

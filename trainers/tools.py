@@ -127,6 +127,42 @@ def _read_results(run_dir: Path) -> dict[str, Any]:
     return json.loads(f.read_text())
 
 
+def render_gif(
+    env_id: str, policy: str, seed: int, out: str, fps: float = 8.0, env_kwargs: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """One episode of a SMAC-like env under a scripted policy, saved as a GIF."""
+    import numpy as np
+
+    import envs
+    from envs.smaclike import SMACLikeEnv
+    from envs.smaclike.render import record_episode
+    from envs.smaclike.scripted import POLICIES, scripted_actions
+
+    env = envs.make(env_id, **(env_kwargs or {}))
+    if not isinstance(env, SMACLikeEnv):
+        raise ConfigError(f"render: {env_id!r} is not a SMAC-like env (GIFs are for SMAClike-*-v0 ids)")
+    if policy not in POLICIES:
+        raise ConfigError(f"render: --policy {policy!r} is not one of {list(POLICIES)}")
+    rng = np.random.default_rng(seed)
+    return record_episode(env.core, lambda core: scripted_actions(policy, core, rng), out, seed=seed, fps=fps)
+
+
+def summarize(run_dirs: list[str]) -> str:
+    """The closing table of `shiftrl train`: the robust comparison, or the final
+    training / greedy-evaluation numbers of learning runs."""
+    results = [_read_results(Path(rd)) for rd in run_dirs]
+    if all(r.get("kind") == "robust" for r in results):
+        return compare(run_dirs, out_dir=str(Path(run_dirs[0]) / "comparison"))
+    rows = ["| run | env steps | train return | greedy win rate | greedy return |", "|---|---|---|---|---|"]
+    for rd, r in zip(run_dirs, results):
+        f = r.get("final", {})
+        rows.append(
+            f"| {Path(rd).name} | {f.get('env_steps', 0)} | {f.get('episodic_return', float('nan')):.3f} | "
+            f"{f.get('eval_win_rate', float('nan')):.2f} | {f.get('eval_return', float('nan')):.3f} |"
+        )
+    return "\n".join(rows)
+
+
 def compare(run_dirs: list[str], out_dir: str = "comparison") -> str:
     """Side-by-side table (returned, and written as markdown), a PNG plot, TB scalars."""
     import matplotlib

@@ -1,0 +1,123 @@
+"""PettingZoo ParallelEnv facade over one :class:`SMACCore` battle (B = 1).
+
+Agents are ``agent_0 .. agent_{N-1}`` (ally slot i). Observations are dicts with
+"observation" (float32, SMACv2 layout) and "action_mask" (int8); ``state()`` is the global
+state for centralised training. Every agent receives the team reward. An agent that dies
+gets ``terminated=True`` in that step and then leaves ``env.agents`` (PettingZoo contract);
+when the battle ends every remaining agent is terminated (win/loss) or truncated (episode
+limit). ``info`` holds battle_won, dead_allies, dead_enemies, task, task_id and start: the
+task is never in an observation or the state.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import gymnasium
+import numpy as np
+from pettingzoo import ParallelEnv
+
+from envs.smaclike.core import SMACCore
+from envs.smaclike.scenarios import Scenario
+
+
+class SMACLikeEnv(ParallelEnv):
+    """One battle of a scenario; see the module docstring for the contract.
+
+    Args:
+        scenario: a Scenario or a registered scenario name ("3m", "surComb3", ...).
+        render_mode: None or "rgb_array".
+        **core_kwargs: passed to :class:`SMACCore` (reward_only_positive, invalid_action, ...).
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {
+        "name": "smaclike_v0",
+        "render_modes": ["rgb_array"],
+        "is_parallelizable": True,
+        "render_fps": 8,
+    }
+
+    def __init__(self, scenario: str | Scenario = "3m", render_mode: str | None = None, **core_kwargs: Any) -> None:
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        self.core = SMACCore(scenario, 1, **core_kwargs)
+        self.scenario = self.core.scenario
+        self.render_mode = render_mode
+        self.possible_agents = [f"agent_{i}" for i in range(self.core.N)]
+        self.agents: list[str] = []
+        self._index = {a: i for i, a in enumerate(self.possible_agents)}
+        obs_space = gymnasium.spaces.Dict(
+            {
+                "observation": gymnasium.spaces.Box(-1.0, 1.0, (self.core.obs_dim,), np.float32),
+                "action_mask": gymnasium.spaces.Box(0, 1, (self.core.n_actions,), np.int8),
+            }
+        )
+        act_space: gymnasium.spaces.Discrete = gymnasium.spaces.Discrete(self.core.n_actions)
+        self.observation_spaces = {a: obs_space for a in self.possible_agents}
+        self.action_spaces = {a: act_space for a in self.possible_agents}
+        self.state_space = gymnasium.spaces.Box(-1.0, 1.0, (self.core.state_dim,), np.float32)
+
+    def observation_space(self, agent: str) -> gymnasium.spaces.Space:
+        return self.observation_spaces[agent]
+
+    def action_space(self, agent: str) -> gymnasium.spaces.Space:
+        return self.action_spaces[agent]
+
+    def reset(
+        self, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        self.core.reset(seeds=[seed])
+        self.agents = list(self.possible_agents)
+        return self._obs(self.agents), self._infos(self.agents)
+
+    def step(self, actions: dict[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
+        if not self.agents:
+            raise RuntimeError("step() called on a finished episode; call reset() first")
+        missing = [a for a in self.agents if a not in actions]
+        if missing:
+            raise ValueError(f"no action for live agents {missing}; every agent in env.agents must act")
+        act = np.zeros((1, self.core.N), np.int64)
+        for a in self.agents:
+            act[0, self._index[a]] = int(actions[a])
+        reward, terminated, truncated = self.core.step(act)
+        live = self.agents
+        alive = self.core.alive[0]
+        term, trunc = bool(terminated[0]), bool(truncated[0])
+        obs = self._obs(live)
+        rew = {a: float(reward[0]) for a in live}
+        terms = {a: term or not alive[self._index[a]] for a in live}
+        truncs = {a: trunc for a in live}
+        infos = self._infos(live)
+        self.agents = [] if (term or trunc) else [a for a in live if alive[self._index[a]]]
+        return obs, rew, terms, truncs, infos
+
+    def state(self) -> np.ndarray:
+        return self.core.state()[0]
+
+    def render(self) -> np.ndarray | None:
+        if self.render_mode != "rgb_array":
+            return None
+        from envs.smaclike.render import render_frame
+
+        return render_frame(self.core, 0)
+
+    def close(self) -> None:
+        pass
+
+    def _obs(self, agents: list[str]) -> dict[str, Any]:
+        o = self.core.obs()[0]
+        m = self.core._avail[0].astype(np.int8)
+        return {a: {"observation": o[self._index[a]], "action_mask": m[self._index[a]]} for a in agents}
+
+    def _infos(self, agents: list[str]) -> dict[str, Any]:
+        c = self.core
+        info = {
+            "battle_won": bool(c.won[0]),
+            "dead_allies": int((~c.alive[0, : c.N]).sum()),
+            "dead_enemies": int((~c.alive[0, c.N :]).sum()),
+            "task": c.task_name(0),
+            "task_id": int(c.task_id[0]),
+            "start": c.start_name(0),
+            "episode_step": int(c.steps[0]),
+        }
+        return {a: dict(info) for a in agents}

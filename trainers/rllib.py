@@ -1,0 +1,281 @@
+"""RLlib's own PPO on ShiftRL's PettingZoo envs: one shared, action-masked policy.
+
+This is the one adapter between ShiftRL and RLlib's new API stack (RLModule / Learner /
+EnvRunner), whose API churns between minor releases (../shared/STYLE.md). The env goes
+through RLlib's ``ParallelPettingZooEnv`` wrapper; the only change is renaming the
+observation key "observation" to "observations", which RLlib's ActionMaskingTorchRLModule
+(ray.rllib.examples.rl_modules.classes.action_masking_rlm) expects. Masked logits mean PPO
+never samples an action the simulator forbids.
+
+Logged under the common tag scheme with env steps on the x-axis: charts/episodic_return
+(training episodes, sampled actions), charts/SPS, losses/<term>, and eval/greedy/<metric>
+(our own greedy evaluation on fresh seeds: win rate, return), so training and greedy test
+numbers are never confused.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import envs
+
+RLLIB_ENV = "shiftrl_pettingzoo"
+
+
+@dataclass(frozen=True)
+class RLlibPPOConfig:
+    """RLlib PPO options (defaults: RLlib's PPO defaults where they suit a small CPU).
+
+    Attributes:
+        iterations: training iterations (each samples ``train_batch_size`` env steps).
+        train_batch_size: agent-env steps per iteration (RLlib's train_batch_size_per_learner).
+        minibatch_size: SGD minibatch size.
+        num_epochs: SGD passes over each batch.
+        lr: learning rate.
+        gamma: discount.
+        lambda_: GAE lambda.
+        clip_param: PPO clip.
+        entropy_coeff: entropy bonus.
+        hidden: MLP layer sizes of the shared policy and value nets.
+        num_env_runners: RLlib EnvRunner actors (0 = sample inside the trial process).
+        checkpoint_every: iterations between checkpoints (the last one is always saved).
+        eval_episodes: greedy evaluation episodes after each checkpoint (0 = none).
+        invalid_action: the env's handling of a masked-out action ("raise" or "stop").
+    """
+
+    iterations: int = 50
+    train_batch_size: int = 4000
+    minibatch_size: int = 500
+    num_epochs: int = 10
+    lr: float = 5e-4
+    gamma: float = 0.99
+    lambda_: float = 0.95
+    clip_param: float = 0.2
+    entropy_coeff: float = 0.01
+    hidden: tuple[int, ...] = (128, 128)
+    num_env_runners: int = 0
+    checkpoint_every: int = 10
+    eval_episodes: int = 20
+    invalid_action: str = "raise"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("iterations", "train_batch_size", "minibatch_size", "num_epochs", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.minibatch_size > self.train_batch_size:
+            raise ValueError(f"minibatch_size {self.minibatch_size} > train_batch_size {self.train_batch_size}")
+        if self.num_env_runners < 0 or self.eval_episodes < 0:
+            raise ValueError("num_env_runners and eval_episodes must be >= 0")
+        if self.invalid_action not in ("raise", "stop"):
+            raise ValueError(f"invalid_action must be 'raise' or 'stop', got {self.invalid_action!r}")
+
+
+def make_rllib_env(env_config: dict[str, Any]) -> Any:
+    """RLlib env creator: a registered PettingZoo env behind ParallelPettingZooEnv."""
+    from ray.rllib.env.wrappers.pettingzoo_env import ParallelPettingZooEnv
+
+    envs.load_plugins(tuple(env_config.get("imports", ())))
+    spec = envs.spec(env_config["id"])
+    if spec.kind != "pettingzoo":
+        raise envs.EnvError(f"env {spec.id!r} is a {spec.kind} env; rllib_ppo here runs PettingZoo envs")
+    return _MaskedParallelEnv(ParallelPettingZooEnv(spec.make(**env_config.get("kwargs", {}))))
+
+
+class _MaskedParallelEnv:
+    """Renames obs["observation"] to obs["observations"] (RLlib's masking module's key)."""
+
+    def __new__(cls, inner: Any) -> Any:
+        import gymnasium
+        from ray.rllib.env.multi_agent_env import MultiAgentEnv
+
+        class Renamed(MultiAgentEnv):
+            def __init__(self) -> None:
+                super().__init__()
+                self.inner = inner
+                self.agents = list(inner.agents)
+                self.possible_agents = list(inner.possible_agents)
+                spaces: dict[str, Any] = {}
+                for aid, sp in inner.observation_space.spaces.items():
+                    spaces[aid] = gymnasium.spaces.Dict(
+                        {"observations": sp["observation"], "action_mask": sp["action_mask"]}
+                    )
+                self.observation_space = gymnasium.spaces.Dict(spaces)
+                self.action_space = inner.action_space
+
+            def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:
+                obs, info = self.inner.reset(seed=seed, options=options)
+                self.agents = list(self.inner.par_env.agents)
+                return _rename(obs), info
+
+            def step(self, actions: dict) -> tuple[dict, dict, dict, dict, dict]:  # type: ignore[override]
+                obs, rew, term, trunc, info = self.inner.step(actions)
+                self.agents = list(self.inner.par_env.agents)
+                return _rename(obs), rew, term, trunc, info
+
+        return Renamed()
+
+
+def _rename(obs: dict[str, Any]) -> dict[str, Any]:
+    return {a: {"observations": o["observation"], "action_mask": o["action_mask"]} for a, o in obs.items()}
+
+
+def build_ppo(cfg: Any, seed: int) -> Any:
+    """An RLlib PPOConfig for an ExperimentConfig with agent rllib_ppo."""
+    from ray.rllib.algorithms.ppo import PPOConfig
+    from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
+    from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+    from ray.rllib.examples.rl_modules.classes.action_masking_rlm import ActionMaskingTorchRLModule
+    from ray.tune.registry import register_env
+
+    register_env(RLLIB_ENV, make_rllib_env)
+    a: RLlibPPOConfig = cfg.agent_config
+    kwargs = {"invalid_action": a.invalid_action, **cfg.env.kwargs}
+    env_config = {"id": cfg.env.id, "kwargs": kwargs, "imports": list(cfg.imports)}
+    module = RLModuleSpec(
+        module_class=ActionMaskingTorchRLModule,
+        model_config={"fcnet_hiddens": list(a.hidden), "head_fcnet_hiddens": [], "vf_share_layers": False},
+    )
+    return (
+        PPOConfig()
+        .environment(RLLIB_ENV, env_config=env_config, disable_env_checking=True)  # its check ignores masks
+        .framework("torch")
+        .env_runners(num_env_runners=a.num_env_runners, num_cpus_per_env_runner=1)
+        .learners(num_learners=0)
+        .multi_agent(policies={"shared"}, policy_mapping_fn=lambda agent_id, episode, **kw: "shared")
+        .rl_module(rl_module_spec=MultiRLModuleSpec(rl_module_specs={"shared": module}))
+        .training(
+            train_batch_size_per_learner=a.train_batch_size,
+            minibatch_size=a.minibatch_size,
+            num_epochs=a.num_epochs,
+            lr=a.lr,
+            gamma=a.gamma,
+            lambda_=a.lambda_,
+            clip_param=a.clip_param,
+            entropy_coeff=a.entropy_coeff,
+            **a.extra,
+        )
+        .debugging(seed=seed)
+    )
+
+
+def greedy_eval(algo: Any, cfg: Any, episodes: int, seed: int) -> dict[str, float]:
+    """Greedy (argmax of the masked logits) episodes of the shared policy on fresh seeds."""
+    import torch
+
+    module = algo.get_module("shared")
+    env = envs.make(cfg.env.id, **cfg.env.kwargs)
+    wins, returns = [], []
+    for ep in range(episodes):
+        obs, info = env.reset(seed=seed + ep)
+        total, last_info = 0.0, info
+        while env.agents:
+            agents = list(env.agents)
+            batch = {
+                "obs": {
+                    "observations": torch.as_tensor(np.stack([obs[x]["observation"] for x in agents])),
+                    "action_mask": torch.as_tensor(
+                        np.stack([obs[x]["action_mask"] for x in agents]), dtype=torch.float32
+                    ),
+                }
+            }
+            with torch.no_grad():
+                logits = module.forward_inference(batch)["action_dist_inputs"]
+            acts = logits.argmax(-1).numpy()
+            obs, rew, _, _, infos = env.step({x: int(acts[i]) for i, x in enumerate(agents)})
+            total += next(iter(rew.values()), 0.0)
+            last_info = infos or last_info
+        wins.append(float(next(iter(last_info.values()))["battle_won"]))
+        returns.append(total)
+    return {"win_rate": float(np.mean(wins)), "return": float(np.mean(returns))}
+
+
+def run_rllib_ppo(
+    cfg: Any,
+    run_dir: Path,
+    progress: Callable[[str], None] = print,
+    report: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Trains (or resumes) RLlib PPO in ``run_dir``; returns the results dict."""
+    import torch
+
+    from trainers.io import atomic_write_json
+    from trainers.tb import TBLogger
+
+    torch.set_num_threads(1)  # the trial shares cores with env runners / other trials
+    a: RLlibPPOConfig = cfg.agent_config
+    algo = build_ppo(cfg, cfg.seed).build_algo()
+    ckpt = run_dir / "checkpoints" / "rllib"
+    state_file = run_dir / "checkpoints" / "rllib_state.json"
+    start_it, history = 0, []
+    if state_file.exists() and ckpt.exists():
+        state = json.loads(state_file.read_text())
+        algo.restore_from_path(str(ckpt))
+        start_it, history = state["iteration"], state["history"]
+        progress(f"resuming {run_dir.name} from iteration {start_it}")
+    tb = TBLogger(run_dir)
+    t_start = time.time()
+    try:
+        for it in range(start_it, a.iterations):
+            t0 = time.time()
+            res = algo.train()
+            runners = res.get("env_runners", {})
+            steps = int(res.get("num_env_steps_sampled_lifetime", runners.get("num_env_steps_sampled_lifetime", 0)))
+            ret = runners.get("episode_return_mean", float("nan"))
+            row = {"iteration": it + 1, "env_steps": steps, "episodic_return": ret, "sps": 0.0}
+            row["sps"] = float(runners.get("num_env_steps_sampled", 0)) / max(time.time() - t0, 1e-9)
+            tb.scalars("main", {"charts/episodic_return": ret, "charts/SPS": row["sps"]}, steps)
+            learner = res.get("learners", {}).get("shared", {})
+            losses = {f"losses/{k}": v for k, v in learner.items() if isinstance(v, int | float) and "loss" in k}
+            tb.scalars("main", losses, steps)
+            last = it + 1 == a.iterations
+            if (it + 1) % a.checkpoint_every == 0 or last:
+                if a.eval_episodes:
+                    ev = greedy_eval(algo, cfg, a.eval_episodes, seed=10_000 + cfg.seed * 1000)
+                    row.update({f"eval_{k}": v for k, v in ev.items()})
+                    tb.scalars("main", {f"eval/greedy/{k}": v for k, v in ev.items()}, steps)
+                _save(algo, ckpt)
+                history.append(row)
+                atomic_write_json(state_file, {"iteration": it + 1, "history": history})
+            else:
+                history.append(row)
+            msg = f"iter {it + 1}/{a.iterations}: env steps {steps}, train return {ret:.3f}, {row['sps']:.0f} steps/s"
+            if "eval_win_rate" in row:
+                msg += f", greedy win rate {row['eval_win_rate']:.2f} (return {row['eval_return']:.2f})"
+            progress(msg)
+            if report is not None:
+                report({"iteration": it + 1, "env_steps": steps, "episodic_return": ret})
+    finally:
+        tb.close()
+        algo.stop()
+    results = {
+        "agent": "rllib_ppo",
+        "env": cfg.env.id,
+        "seed": cfg.seed,
+        "iterations": a.iterations,
+        "history": history,
+        "final": history[-1] if history else {},
+        "seconds": time.time() - t_start,
+    }
+    atomic_write_json(run_dir / "results.json", results)
+    return results
+
+
+def _save(algo: Any, path: Path) -> None:
+    """Checkpoint into a fresh directory, then swap it in: a crash leaves the old one."""
+    tmp = path.with_name(path.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    algo.save_to_path(str(tmp))
+    old = path.with_name(path.name + ".old")
+    if path.exists():
+        path.rename(old)
+    tmp.rename(path)
+    shutil.rmtree(old, ignore_errors=True)
