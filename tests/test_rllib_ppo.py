@@ -35,6 +35,16 @@ def test_rllib_ppo_runs_checkpoints_and_resumes(ray_local, tmp_path):
     assert (run / "checkpoints" / "rllib").is_dir()
     assert list((run / "tb" / "main").glob("events.out.tfevents.*"))
 
+    # the exported weights reload (torch weights_only) into the same greedy policy
+    from trainers.rllib import eval_seed, greedy_eval, load_policy
+    from trainers.tools import render_gif
+
+    module, cfg = load_policy(run)
+    again = greedy_eval(module, cfg, cfg.agent_config.eval_episodes, eval_seed(cfg))
+    assert again == {"win_rate": res["history"][-1]["eval_win_rate"], "return": res["history"][-1]["eval_return"]}
+    summary = render_gif("SMAClike-3m-v0", str(run), 0, str(tmp_path / "ppo.gif"))
+    assert (tmp_path / "ppo.gif").stat().st_size > 0 and summary["steps"] > 0
+
     train(None, ["agent_config.iterations=3"], resume=str(run))
     res = json.loads((run / "results.json").read_text())
     assert [h["iteration"] for h in res["history"]] == [1, 2, 3]

@@ -56,7 +56,11 @@ def _parser() -> argparse.ArgumentParser:
 
     g = sub.add_parser("render", help="play one episode of a SMAC-like env and save it as a GIF")
     g.add_argument("env", metavar="ENV_ID", help="a SMAClike-*-v0 env id (shiftrl envs lists them)")
-    g.add_argument("--policy", default="focus_fire", help="scripted policy: focus_fire, random or stop")
+    g.add_argument(
+        "--policy",
+        default="focus_fire",
+        help="scripted policy (focus_fire, random, stop) or an rllib_ppo RUN_DIR (its greedy policy)",
+    )
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--out", default="episode.gif", help="GIF path")
     g.add_argument("--fps", type=float, default=8.0)

@@ -128,22 +128,29 @@ def _rename(obs: dict[str, Any]) -> dict[str, Any]:
     return {a: {"observations": o["observation"], "action_mask": o["action_mask"]} for a, o in obs.items()}
 
 
+def _module_spec(a: RLlibPPOConfig, observation_space: Any = None, action_space: Any = None) -> Any:
+    from ray.rllib.core.rl_module.rl_module import RLModuleSpec
+    from ray.rllib.examples.rl_modules.classes.action_masking_rlm import ActionMaskingTorchRLModule
+
+    return RLModuleSpec(
+        module_class=ActionMaskingTorchRLModule,
+        observation_space=observation_space,
+        action_space=action_space,
+        model_config={"fcnet_hiddens": list(a.hidden), "head_fcnet_hiddens": [], "vf_share_layers": False},
+    )
+
+
 def build_ppo(cfg: Any, seed: int) -> Any:
     """An RLlib PPOConfig for an ExperimentConfig with agent rllib_ppo."""
     from ray.rllib.algorithms.ppo import PPOConfig
     from ray.rllib.core.rl_module.multi_rl_module import MultiRLModuleSpec
-    from ray.rllib.core.rl_module.rl_module import RLModuleSpec
-    from ray.rllib.examples.rl_modules.classes.action_masking_rlm import ActionMaskingTorchRLModule
     from ray.tune.registry import register_env
 
     register_env(RLLIB_ENV, make_rllib_env)
     a: RLlibPPOConfig = cfg.agent_config
     kwargs = {"invalid_action": a.invalid_action, **cfg.env.kwargs}
     env_config = {"id": cfg.env.id, "kwargs": kwargs, "imports": list(cfg.imports)}
-    module = RLModuleSpec(
-        module_class=ActionMaskingTorchRLModule,
-        model_config={"fcnet_hiddens": list(a.hidden), "head_fcnet_hiddens": [], "vf_share_layers": False},
-    )
+    module = _module_spec(a)
     return (
         PPOConfig()
         .environment(RLLIB_ENV, env_config=env_config, disable_env_checking=True)  # its check ignores masks
@@ -167,11 +174,45 @@ def build_ppo(cfg: Any, seed: int) -> Any:
     )
 
 
-def greedy_eval(algo: Any, cfg: Any, episodes: int, seed: int) -> dict[str, float]:
-    """Greedy (argmax of the masked logits) episodes of the shared policy on fresh seeds."""
+def greedy_actions(module: Any, observations: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """Argmax of the shared policy's masked logits for a stack of agents' observations."""
     import torch
 
-    module = algo.get_module("shared")
+    batch = {
+        "obs": {
+            "observations": torch.as_tensor(np.asarray(observations, np.float32)),
+            "action_mask": torch.as_tensor(np.asarray(masks), dtype=torch.float32),
+        }
+    }
+    with torch.no_grad():
+        logits = module.forward_inference(batch)["action_dist_inputs"]
+    return logits.argmax(-1).numpy()
+
+
+def load_policy(run_dir: str | Path) -> tuple[Any, Any]:
+    """The greedy shared policy of an rllib_ppo run: (module, config). Weights come from
+    ``checkpoints/policy.pt`` through ``torch.load(weights_only=True)`` (no pickle)."""
+    import torch
+
+    from trainers.config import ConfigError, load_config
+
+    run_dir = Path(run_dir)
+    weights = run_dir / "checkpoints" / "policy.pt"
+    if not (run_dir / "config.yaml").is_file() or not weights.is_file():
+        raise ConfigError(f"{run_dir}: not an rllib_ppo run directory with checkpoints/policy.pt")
+    cfg = load_config(run_dir / "config.yaml")
+    if cfg.agent != "rllib_ppo":
+        raise ConfigError(f"{run_dir}: agent is {cfg.agent!r}, not rllib_ppo")
+    env = make_rllib_env({"id": cfg.env.id, "kwargs": dict(cfg.env.kwargs), "imports": list(cfg.imports)})
+    aid = env.possible_agents[0]
+    module = _module_spec(cfg.agent_config, env.observation_space[aid], env.action_space[aid]).build()
+    module.load_state_dict(torch.load(weights, weights_only=True))
+    module.eval()
+    return module, cfg
+
+
+def greedy_eval(module: Any, cfg: Any, episodes: int, seed: int) -> dict[str, float]:
+    """Greedy (argmax of the masked logits) episodes of the shared policy on fresh seeds."""
     env = envs.make(cfg.env.id, **cfg.env.kwargs)
     wins, returns = [], []
     for ep in range(episodes):
@@ -179,23 +220,19 @@ def greedy_eval(algo: Any, cfg: Any, episodes: int, seed: int) -> dict[str, floa
         total, last_info = 0.0, info
         while env.agents:
             agents = list(env.agents)
-            batch = {
-                "obs": {
-                    "observations": torch.as_tensor(np.stack([obs[x]["observation"] for x in agents])),
-                    "action_mask": torch.as_tensor(
-                        np.stack([obs[x]["action_mask"] for x in agents]), dtype=torch.float32
-                    ),
-                }
-            }
-            with torch.no_grad():
-                logits = module.forward_inference(batch)["action_dist_inputs"]
-            acts = logits.argmax(-1).numpy()
+            observations = np.stack([obs[x]["observation"] for x in agents])
+            acts = greedy_actions(module, observations, np.stack([obs[x]["action_mask"] for x in agents]))
             obs, rew, _, _, infos = env.step({x: int(acts[i]) for i, x in enumerate(agents)})
             total += next(iter(rew.values()), 0.0)
             last_info = infos or last_info
         wins.append(float(next(iter(last_info.values()))["battle_won"]))
         returns.append(total)
     return {"win_rate": float(np.mean(wins)), "return": float(np.mean(returns))}
+
+
+def eval_seed(cfg: Any) -> int:
+    """First seed of the greedy evaluation episodes (disjoint from training seeds)."""
+    return 10_000 + cfg.seed * 1000
 
 
 def run_rllib_ppo(
@@ -239,7 +276,7 @@ def run_rllib_ppo(
             last = it + 1 == a.iterations
             if (it + 1) % a.checkpoint_every == 0 or last:
                 if a.eval_episodes:
-                    ev = greedy_eval(algo, cfg, a.eval_episodes, seed=10_000 + cfg.seed * 1000)
+                    ev = greedy_eval(algo.get_module("shared"), cfg, a.eval_episodes, seed=eval_seed(cfg))
                     row.update({f"eval_{k}": v for k, v in ev.items()})
                     tb.scalars("main", {f"eval/greedy/{k}": v for k, v in ev.items()}, steps)
                 _save(algo, ckpt)
@@ -270,7 +307,18 @@ def run_rllib_ppo(
 
 
 def _save(algo: Any, path: Path) -> None:
-    """Checkpoint into a fresh directory, then swap it in: a crash leaves the old one."""
+    """Checkpoint into a fresh directory, then swap it in: a crash leaves the old one.
+    The shared policy's weights also go to ``policy.pt`` (torch.save of a state dict),
+    which ``load_policy`` reads with weights_only=True."""
+    import io
+
+    import torch
+
+    from trainers.io import atomic_write_bytes
+
+    buf = io.BytesIO()
+    torch.save(algo.get_module("shared").state_dict(), buf)
+    atomic_write_bytes(path.parent / "policy.pt", buf.getvalue())
     tmp = path.with_name(path.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     algo.save_to_path(str(tmp))

@@ -130,10 +130,8 @@ def _read_results(run_dir: Path) -> dict[str, Any]:
 def render_gif(
     env_id: str, policy: str, seed: int, out: str, fps: float = 8.0, env_kwargs: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    """One episode of a SMAC-like env under a scripted policy, saved as a GIF."""
-    import numpy as np
-
-    import envs
+    """One episode of a SMAC-like env, saved as a GIF: a scripted policy by name, or the
+    greedy shared policy of an rllib_ppo run directory."""
     from envs.smaclike import SMACLikeEnv
     from envs.smaclike.render import record_episode
     from envs.smaclike.scripted import POLICIES, scripted_actions
@@ -141,10 +139,26 @@ def render_gif(
     env = envs.make(env_id, **(env_kwargs or {}))
     if not isinstance(env, SMACLikeEnv):
         raise ConfigError(f"render: {env_id!r} is not a SMAC-like env (GIFs are for SMAClike-*-v0 ids)")
-    if policy not in POLICIES:
-        raise ConfigError(f"render: --policy {policy!r} is not one of {list(POLICIES)}")
-    rng = np.random.default_rng(seed)
-    return record_episode(env.core, lambda core: scripted_actions(policy, core, rng), out, seed=seed, fps=fps)
+    if policy in POLICIES:
+        rng = np.random.default_rng(seed)
+        return record_episode(env.core, lambda core: scripted_actions(policy, core, rng), out, seed=seed, fps=fps)
+    if not Path(policy).is_dir():
+        raise ConfigError(f"render: --policy {policy!r} is neither one of {list(POLICIES)} nor a run directory")
+    from trainers.rllib import greedy_actions, load_policy
+
+    module, cfg = load_policy(policy)
+    trained = envs.make(cfg.env.id, **cfg.env.kwargs)
+    if (trained.core.obs_dim, trained.core.n_actions) != (env.core.obs_dim, env.core.n_actions):
+        raise ConfigError(
+            f"render: the policy in {policy} was trained on {cfg.env.id} (obs {trained.core.obs_dim}, "
+            f"actions {trained.core.n_actions}); {env_id} has obs {env.core.obs_dim}, actions {env.core.n_actions}"
+        )
+
+    def act(core: Any) -> np.ndarray:
+        a = greedy_actions(module, core.obs()[0], core.avail_actions()[0])
+        return np.where(core.alive[0, : core.N], a, 0)[None]
+
+    return record_episode(env.core, act, out, seed=seed, fps=fps)
 
 
 def summarize(run_dirs: list[str]) -> str:

@@ -151,7 +151,7 @@ class SMACCore:
         self.task_id = z(B, np.int64)
         self.start_id = z(B, np.int64)
         self.max_reward = np.ones(B)
-        self.home = z((B, 2), np.complex128)  # start centroids of allies and enemies
+        self._default_goal = z((B, self.M), np.complex128)  # enemy start rotated 180 deg about the centre
         self.enemy_target = np.full((B, self.M), -1, np.int64)
         self.last_action = np.full((B, N), -1, np.int64)
         self._onehot_actions = np.vstack([np.eye(self.n_actions), np.zeros(self.n_actions)]).astype(np.float32)
@@ -247,8 +247,7 @@ class SMACCore:
         for key, table in self._type_stats.items():
             st[key][b] = table[types]
         self.pos[b] = _start_positions(self._starts[s], N, self.M, rng)
-        self.home[b, 0] = self.z[b, :N].mean()
-        self.home[b, 1] = self.z[b, N:].mean()
+        self._default_goal[b] = MAP_SIZE * (1 + 1j) - self.z[b, N:]
         self.hp[b], self.shield[b] = st["hp"][b], st["shield"][b]
         self.energy[b] = st["energy"][b]
         self.wait[b] = 0.0
@@ -312,7 +311,14 @@ class SMACCore:
         tgt[:, :N] = self._attack_table.take(a)
         if self.ally_healer:
             np.copyto(tgt[:, :N], self._heal_table.take(a), where=st["healer"][:, :N] > 0)
-        self._enemy_decide(vel, tgt)
+        # one draw per env and step: cooldown jitters (ticks x U) and the AI's chase picks (M x N)
+        n_u = self.ticks * U
+        draws = (
+            self._rngs[0].random((1, n_u + self.M * N))
+            if B == 1
+            else np.stack([g.random(n_u + self.M * N) for g in self._rngs])
+        )
+        self._enemy_decide(vel, tgt, draws[:, n_u:].reshape(B, self.M, N))
         self.last_target = tgt  # what each unit is ordered to shoot or heal (for rendering)
         vel *= self._speed_dt
         vel *= self.alive
@@ -321,16 +327,11 @@ class SMACCore:
         tsafe = np.where(has_t, tgt, np.arange(U))
         fidx = (tsafe + self._bidx).ravel()
         self._fidx = fidx
-        self._has_t = has_t
         # armed: has a target, and both ends alive (kept current on deaths)
         self._armed = has_t & self.alive & self.alive.ravel().take(fidx).reshape(B, U)
         hit = self._pd.ravel().take(self._pairbase + tsafe)
         healing = has_t & (st["healer"] > 0) if self.has_healers else None
-        u = (
-            self._rngs[0].random((1, self.ticks, U))
-            if B == 1
-            else np.stack([g.random((self.ticks, U)) for g in self._rngs])
-        )
+        u = draws[:, :n_u].reshape(B, self.ticks, U)
         # after a shot at tick k: ready from tick k + 1 + cooldown / dt, cooldown = base + (3u - 1) dt,
         # i.e. base + U(-dt, 2dt); within a step "wait" counts ticks from the step's start
         new_wait = u * 3.0
@@ -496,10 +497,12 @@ class SMACCore:
         np.maximum(pos, 0.0, out=pos)
 
     # -- heuristic enemy AI ----------------------------------------------------------------
-    def _enemy_decide(self, vel: np.ndarray, tgt: np.ndarray) -> None:
-        """SMAX's heuristic (spec): keep the last target while shootable, else the closest
-        shootable ally, else move toward the closest visible ally, else toward the allies'
-        start area; moves take the cardinal direction best aligned with the goal."""
+    def _enemy_decide(self, vel: np.ndarray, tgt: np.ndarray, pick: np.ndarray) -> None:
+        """SMAX's heuristic (spec; jaxmarl/environments/smax/heuristic_enemy.py): keep the
+        last target while shootable, else shoot the closest shootable ally; with nothing to
+        shoot, move toward a uniformly random visible ally (``pick``: uniforms (B, M, N)),
+        else toward the unit's own start position rotated 180 degrees about the map centre;
+        moves take the cardinal direction best aligned with the goal."""
         N = self.N
         D = self.dist[:, N:, :N]  # (B, M, N)
         last = self.enemy_target
@@ -514,7 +517,8 @@ class SMACCore:
         else:  # range < sight and every weapon reaches: the closest visible is the closest shootable
             closest = np.where(d_seen < self.stats["range"][:, N:], seen, -1)
         target = np.where(keep, last, closest)
-        goal = np.where(d_seen < np.inf, self.z.ravel().take(seen + self._bidx), self.home[:, :1])
+        chase = np.where(self._vis[:, N:, :N], pick, -1.0).argmax(2)
+        goal = np.where(d_seen < np.inf, self.z.ravel().take(chase + self._bidx), self._default_goal)
         if self.has_healers:
             target, goal = self._enemy_healers(target, goal)
         delta = goal - self.z[:, N:]
@@ -692,23 +696,28 @@ class SMACCore:
         return self._task_names
 
 
+# stat key -> UnitType attribute, gathered per unit at reset
+_STAT_ATTRS = {
+    "hp": "hp",
+    "shield": "shield",
+    "cooldown": "cooldown",
+    "speed": "speed",
+    "range": "range",
+    "sight": "sight",
+    "radius": "radius",
+    "air": "is_air",
+    "can_hit_air": "can_hit_air",
+    "healer": "is_healer",
+    "heal_rate": "heal_rate",
+    "energy": "energy",
+}
+
+
 def _stat_table(types: tuple[UnitType, ...]) -> dict[str, np.ndarray]:
-    """Per-type arrays gathered per unit at reset."""
-    return {
-        "hp": np.array([u.hp for u in types], float),
-        "shield": np.array([u.shield for u in types], float),
-        "cooldown": np.array([u.cooldown for u in types], float),
-        "speed": np.array([u.speed for u in types], float),
-        "range": np.array([u.range for u in types], float),
-        "sight": np.array([u.sight for u in types], float),
-        "radius": np.array([u.radius for u in types], float),
-        "air": np.array([u.is_air for u in types], float),
-        "can_hit_air": np.array([u.can_hit_air for u in types], float),
-        "healer": np.array([u.is_healer for u in types], float),
-        "heal_rate": np.array([u.heal_rate for u in types], float),
-        "energy": np.array([u.energy for u in types], float),
-        "bio": np.array(["bio" in u.attributes for u in types], float),
-    }
+    """Per-type float arrays (booleans as 0/1), indexed by the scenario's type ids."""
+    table = {k: np.array([float(getattr(u, attr)) for u in types]) for k, attr in _STAT_ATTRS.items()}
+    table["bio"] = np.array([float("bio" in u.attributes) for u in types])
+    return table
 
 
 @functools.cache
