@@ -364,3 +364,17 @@ def test_rgb_frames_and_gif_episode(tmp_path):
     with Image.open(tmp_path / "ep.gif") as gif:
         assert gif.n_frames > 5 and gif.size == (384, 402)  # identical frames are merged
     assert summary["task"] == "3m"
+
+
+@pytest.mark.parametrize("scenario", ["25m", "MMM2", "zerg_5_vs_5", "reSurComb4"])
+def test_observations_and_state_stay_inside_their_declared_bounds(scenario):
+    core = SMACCore(scenario, 16)
+    core.reset(seeds=3)
+    rng = np.random.default_rng(0)
+    for t in range(200):
+        core.step(scripted_actions("random" if t % 3 else "focus_fire", core, rng))
+        obs, state = core.obs(), core.state()
+        assert np.isfinite(obs).all() and np.isfinite(state).all()
+        assert -1.0 <= obs.min() and obs.max() <= 1.0 and -1.0 <= state.min() and state.max() <= 1.0
+        assert (core.pos >= 0).all() and (core.pos <= 32).all()
+        core.reset(env_ids=np.flatnonzero(core.done))

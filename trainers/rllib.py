@@ -46,6 +46,8 @@ class RLlibPPOConfig:
         entropy_coeff: entropy bonus.
         hidden: MLP layer sizes of the shared policy and value nets.
         num_env_runners: RLlib EnvRunner actors (0 = sample inside the trial process).
+        num_envs_per_env_runner: environments stepped together by each runner (one batched
+            policy forward for all of them; RLlib's per-step overhead dominates sampling).
         checkpoint_every: iterations between checkpoints (the last one is always saved).
         eval_episodes: greedy evaluation episodes after each checkpoint (0 = none).
         invalid_action: the env's handling of a masked-out action ("raise" or "stop").
@@ -62,6 +64,7 @@ class RLlibPPOConfig:
     entropy_coeff: float = 0.01
     hidden: tuple[int, ...] = (128, 128)
     num_env_runners: int = 0
+    num_envs_per_env_runner: int = 8
     checkpoint_every: int = 10
     eval_episodes: int = 20
     invalid_action: str = "raise"
@@ -73,8 +76,8 @@ class RLlibPPOConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.minibatch_size > self.train_batch_size:
             raise ValueError(f"minibatch_size {self.minibatch_size} > train_batch_size {self.train_batch_size}")
-        if self.num_env_runners < 0 or self.eval_episodes < 0:
-            raise ValueError("num_env_runners and eval_episodes must be >= 0")
+        if self.num_env_runners < 0 or self.eval_episodes < 0 or self.num_envs_per_env_runner < 1:
+            raise ValueError("num_env_runners and eval_episodes must be >= 0, num_envs_per_env_runner >= 1")
         if self.invalid_action not in ("raise", "stop"):
             raise ValueError(f"invalid_action must be 'raise' or 'stop', got {self.invalid_action!r}")
 
@@ -155,7 +158,11 @@ def build_ppo(cfg: Any, seed: int) -> Any:
         PPOConfig()
         .environment(RLLIB_ENV, env_config=env_config, disable_env_checking=True)  # its check ignores masks
         .framework("torch")
-        .env_runners(num_env_runners=a.num_env_runners, num_cpus_per_env_runner=1)
+        .env_runners(
+            num_env_runners=a.num_env_runners,
+            num_envs_per_env_runner=a.num_envs_per_env_runner,
+            num_cpus_per_env_runner=1,
+        )
         .learners(num_learners=0)
         .multi_agent(policies={"shared"}, policy_mapping_fn=lambda agent_id, episode, **kw: "shared")
         .rl_module(rl_module_spec=MultiRLModuleSpec(rl_module_specs={"shared": module}))

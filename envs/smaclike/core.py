@@ -164,7 +164,10 @@ class SMACCore:
         self._reach = z((B, U, U), bool)  # i may attack j (other team, weapon reaches)
         self._pair = np.ones((B, U, U), bool)  # both alive
         self._reach_live = z((B, U, U), bool)  # reach & pair
-        self._cd_ticks = z((B, U))  # base cooldown in ticks
+        self._wait_base = z((B, self.ticks, U))  # tick k + base cooldown in ticks
+        self._speed_live = z((B, U))  # speed * dt of the living
+        self._reward_scale = z(B)
+        self._arange_u = np.arange(U)
         self._cd_scale = z((B, U))  # dt / (base cooldown + 2 dt): state's cooldown feature
         self._inv_sight, self._neg_inv_sight = z((B, N, 1)), z((B, N, 1))
         self._others_flat = (np.arange(N)[:, None] * U + _others(N)).ravel() if N > 1 else np.zeros(0, np.int64)
@@ -227,6 +230,7 @@ class SMACCore:
                     self._rngs[b] = np.random.default_rng(s)
         for b in ids:
             self._reset_one(b)
+        self._n_alive = int(np.count_nonzero(self.alive))
         self._refresh()
 
     def _reset_one(self, b: int) -> None:
@@ -261,7 +265,8 @@ class SMACCore:
         self.last_action[b] = -1
         self.last_target[b] = -1
         self._speed_dt[b] = st["speed"][b] * self.dt
-        self._cd_ticks[b] = st["cooldown"][b] / self.dt
+        self._speed_live[b] = self._speed_dt[b]
+        self._wait_base[b] = np.arange(self.ticks)[:, None] + st["cooldown"][b] / self.dt
         self._cd_scale[b] = self.dt / (st["cooldown"][b] + 2 * self.dt)
         self._inv_sight[b, :, 0] = 1.0 / st["sight"][b, :N]
         self._neg_inv_sight[b] = -self._inv_sight[b]
@@ -282,6 +287,7 @@ class SMACCore:
         self._rlive[b] = self._rsum[b]
         # max_reward of *this* episode's enemy team (SMAC's formula; SMACv2 froze it once)
         self.max_reward[b] = self.M * 10.0 + 200.0 + float((st["hp"][b, N:] + st["shield"][b, N:]).sum())
+        self._reward_scale[b] = self.scale_rate / self.max_reward[b]
         self._push(self.z[b : b + 1], self._rlive[b : b + 1])  # spawn clumps start non-overlapping
         self._clamp(self.pos[b : b + 1])
 
@@ -320,11 +326,10 @@ class SMACCore:
         )
         self._enemy_decide(vel, tgt, draws[:, n_u:].reshape(B, self.M, N))
         self.last_target = tgt  # what each unit is ordered to shoot or heal (for rendering)
-        vel *= self._speed_dt
-        vel *= self.alive
+        vel *= self._speed_live  # speed * dt, 0 for the dead
         self._vel = vel
         has_t = tgt >= 0
-        tsafe = np.where(has_t, tgt, np.arange(U))
+        tsafe = np.where(has_t, tgt, self._arange_u)
         fidx = (tsafe + self._bidx).ravel()
         self._fidx = fidx
         # armed: has a target, and both ends alive (kept current on deaths)
@@ -335,14 +340,12 @@ class SMACCore:
         # after a shot at tick k: ready from tick k + 1 + cooldown / dt, cooldown = base + (3u - 1) dt,
         # i.e. base + U(-dt, 2dt); within a step "wait" counts ticks from the step's start
         new_wait = u * 3.0
-        new_wait += self._cd_ticks[:, None, :]
-        new_wait += np.arange(self.ticks)[None, :, None]
+        new_wait += self._wait_base  # k + base cooldown / dt, per tick k
         self._first = float(np.where(self._armed, self.wait, np.inf).min())  # ticks to the first shot
         end = (self.z + self.ticks * vel).view(np.float64)  # where the moves alone take everyone
         near_wall = bool(end.min() < WALL_MARGIN or end.max() > MAP_SIZE - WALL_MARGIN)
         alive0 = self.alive.copy()
         taken = np.zeros((B, U))
-        self._n_alive = int(np.count_nonzero(self.alive))
         # the tick loop is the hot path at batch 1: locals, preallocated buffers, no checks
         z, vel, rlive, d, over, zc, zr = self.z, self._vel, self._rlive, self._dz, self._over, self._zc, self._zr
         z0, d0 = z[0], d[0]
@@ -383,18 +386,17 @@ class SMACCore:
         taken = credit - self.credit
         self.credit = credit
         died = alive0 ^ self.alive
-        counts = self.alive @ self._team  # living allies, living enemies
-        ally_alive, enemy_alive = counts[:, 0] > 0, counts[:, 1] > 0
-        won = ally_alive & ~enemy_alive
+        standing = (self.alive @ self._team) > 0  # (B, 2): any ally alive, any enemy alive
+        won = standing[:, 0] > standing[:, 1]
         taken += died * 10.0
         per_team = taken @ self._team  # (damage + 10 per death) taken by allies, by enemies
         reward = per_team[:, 1]
         if not self.only_positive:
             reward -= self.neg_scale * per_team[:, 0]
         reward += 200.0 * won
-        reward *= self.scale_rate / self.max_reward
-        terminated = ~(ally_alive & enemy_alive)
-        truncated = ~terminated & (self.steps >= self.episode_limit)
+        reward *= self._reward_scale  # reward_scale_rate / this episode's max_reward
+        terminated = ~standing.all(1)
+        truncated = (self.steps >= self.episode_limit) > terminated
         self.won |= won
         self.done = terminated | truncated
         self._refresh()
@@ -449,7 +451,6 @@ class SMACCore:
         np.greater(hp, 0.0, out=self.alive)
         n = int(np.count_nonzero(self.alive))
         if n != self._n_alive:  # someone died: stop them and take them out of collisions
-            self._n_alive = n
             self._vel *= self.alive
             self._armed &= self.alive
             self._armed &= self.alive.ravel().take(self._fidx).reshape(B, U)
@@ -461,6 +462,8 @@ class SMACCore:
         np.logical_and(self.alive[:, :, None], self.alive[:, None, :], out=self._pair)
         np.multiply(self._rsum, self._pair, out=self._rlive)
         np.logical_and(self._reach, self._pair, out=self._reach_live)
+        np.multiply(self._speed_dt, self.alive, out=self._speed_live)
+        self._n_alive = int(np.count_nonzero(self.alive))
 
     def _heal(self, heal: np.ndarray, fidx: np.ndarray) -> None:
         st = self.stats
