@@ -30,7 +30,7 @@ def test_rllib_ppo_runs_checkpoints_and_resumes(ray_local, tmp_path):
     assert [h["iteration"] for h in res["history"]] == [1, 2]
     steps = [h["env_steps"] for h in res["history"]]
     assert steps[0] >= 600 and steps[1] > steps[0]
-    assert all(0.0 <= h["eval_win_rate"] <= 1.0 for h in res["history"])
+    assert all(0.0 <= h["eval_win_rate"] <= 1.0 and 0.0 <= h["win_rate"] <= 1.0 for h in res["history"])
     assert res["history"][-1]["episodic_return"] == res["history"][-1]["episodic_return"]  # not NaN
     assert (run / "checkpoints" / "rllib").is_dir()
     assert list((run / "tb" / "main").glob("events.out.tfevents.*"))

@@ -378,3 +378,21 @@ def test_observations_and_state_stay_inside_their_declared_bounds(scenario):
         assert -1.0 <= obs.min() and obs.max() <= 1.0 and -1.0 <= state.min() and state.max() <= 1.0
         assert (core.pos >= 0).all() and (core.pos <= 32).all()
         core.reset(env_ids=np.flatnonzero(core.done))
+
+
+def test_a_pickled_scenario_with_a_user_unit_type_needs_no_registry(monkeypatch):
+    # what a Ray worker sees: the Scenario inside the EnvSpec, but not the driver's
+    # register_unit_type call
+    import pickle
+
+    from envs.smaclike import UNIT_TYPES, register_unit_type
+
+    ghost = UnitType("ghost_test", "G", "terran", 100, 0, 0, 10, 1, 1.07, 3.94, 6, 11, 0.375, frozenset({"bio"}))
+    register_unit_type(ghost)
+    sc = Scenario("ghosts_test", palette=(("ghost_test", 0.5), ("marine", 0.5)), n_units=3)
+    blob = pickle.dumps(sc)
+    monkeypatch.delitem(UNIT_TYPES, "ghost_test")
+    core = SMACCore(pickle.loads(blob), 4)
+    core.reset(seeds=0)
+    core.step(np.ones((4, 3), np.int64))
+    assert "3G" in core.task_names and core.T == 2

@@ -8,9 +8,10 @@ observation key "observation" to "observations", which RLlib's ActionMaskingTorc
 never samples an action the simulator forbids.
 
 Logged under the common tag scheme with env steps on the x-axis: charts/episodic_return
-(training episodes, sampled actions), charts/SPS, losses/<term>, and eval/greedy/<metric>
-(our own greedy evaluation on fresh seeds: win rate, return), so training and greedy test
-numbers are never confused.
+and charts/win_rate (the team's return and wins of training episodes, sampled actions;
+RLlib's own episode_return_mean sums every agent's rewards and is not used), charts/SPS,
+losses/<term>, and eval/greedy/<metric> (our own greedy evaluation on fresh seeds: win
+rate, return), so training and greedy test numbers are never confused.
 """
 
 from __future__ import annotations
@@ -127,6 +128,24 @@ class _MaskedParallelEnv:
         return Renamed()
 
 
+def _team_metrics_callback() -> type:
+    """An RLlib callback class logging the team's return and win flag of every finished
+    training episode (from the env's info), so charts/episodic_return means the same for
+    RLlib runs as for every other agent: RLlib's own episode_return_mean sums the rewards
+    of all agents while they are alive."""
+    from ray.rllib.callbacks.callbacks import RLlibCallback
+
+    class TeamMetrics(RLlibCallback):
+        def on_episode_end(self, *, episode: Any, metrics_logger: Any = None, **kwargs: Any) -> None:
+            infos = episode.get_infos(-1)
+            info = next((i for i in infos.values() if isinstance(i, dict) and "episode_return" in i), None)
+            if info is not None and metrics_logger is not None:
+                metrics_logger.log_value("team_return", float(info["episode_return"]), window=100)
+                metrics_logger.log_value("battle_won", float(info["battle_won"]), window=100)
+
+    return TeamMetrics
+
+
 def _rename(obs: dict[str, Any]) -> dict[str, Any]:
     return {a: {"observations": o["observation"], "action_mask": o["action_mask"]} for a, o in obs.items()}
 
@@ -164,6 +183,7 @@ def build_ppo(cfg: Any, seed: int) -> Any:
             num_cpus_per_env_runner=1,
         )
         .learners(num_learners=0)
+        .callbacks(_team_metrics_callback())
         .multi_agent(policies={"shared"}, policy_mapping_fn=lambda agent_id, episode, **kw: "shared")
         .rl_module(rl_module_spec=MultiRLModuleSpec(rl_module_specs={"shared": module}))
         .training(
@@ -273,10 +293,12 @@ def run_rllib_ppo(
             res = algo.train()
             runners = res.get("env_runners", {})
             steps = int(res.get("num_env_steps_sampled_lifetime", runners.get("num_env_steps_sampled_lifetime", 0)))
-            ret = runners.get("episode_return_mean", float("nan"))
-            row = {"iteration": it + 1, "env_steps": steps, "episodic_return": ret, "sps": 0.0}
+            ret = float(runners.get("team_return", float("nan")))  # mean team return, last 100 episodes
+            won = float(runners.get("battle_won", float("nan")))  # training win rate (sampled actions)
+            row = {"iteration": it + 1, "env_steps": steps, "episodic_return": ret, "win_rate": won, "sps": 0.0}
             row["sps"] = float(runners.get("num_env_steps_sampled", 0)) / max(time.time() - t0, 1e-9)
-            tb.scalars("main", {"charts/episodic_return": ret, "charts/SPS": row["sps"]}, steps)
+            charts = {"charts/episodic_return": ret, "charts/win_rate": won, "charts/SPS": row["sps"]}
+            tb.scalars("main", charts, steps)
             learner = res.get("learners", {}).get("shared", {})
             losses = {f"losses/{k}": v for k, v in learner.items() if isinstance(v, int | float) and "loss" in k}
             tb.scalars("main", losses, steps)
@@ -291,7 +313,10 @@ def run_rllib_ppo(
                 atomic_write_json(state_file, {"iteration": it + 1, "history": history})
             else:
                 history.append(row)
-            msg = f"iter {it + 1}/{a.iterations}: env steps {steps}, train return {ret:.3f}, {row['sps']:.0f} steps/s"
+            msg = (
+                f"iter {it + 1}/{a.iterations}: env steps {steps}, train return {ret:.3f}, "
+                f"train win rate {won:.2f}, {row['sps']:.0f} steps/s"
+            )
             if "eval_win_rate" in row:
                 msg += f", greedy win rate {row['eval_win_rate']:.2f} (return {row['eval_return']:.2f})"
             progress(msg)

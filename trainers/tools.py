@@ -167,12 +167,16 @@ def summarize(run_dirs: list[str]) -> str:
     results = [_read_results(Path(rd)) for rd in run_dirs]
     if all(r.get("kind") == "robust" for r in results):
         return compare(run_dirs, out_dir=str(Path(run_dirs[0]) / "comparison"))
-    rows = ["| run | env steps | train return | greedy win rate | greedy return |", "|---|---|---|---|---|"]
+    rows = [
+        "| run | env steps | train return | train win rate | greedy win rate | greedy return |",
+        "|---|---|---|---|---|---|",
+    ]
+    nan = float("nan")
     for rd, r in zip(run_dirs, results):
         f = r.get("final", {})
         rows.append(
-            f"| {Path(rd).name} | {f.get('env_steps', 0)} | {f.get('episodic_return', float('nan')):.3f} | "
-            f"{f.get('eval_win_rate', float('nan')):.2f} | {f.get('eval_return', float('nan')):.3f} |"
+            f"| {Path(rd).name} | {f.get('env_steps', 0)} | {f.get('episodic_return', nan):.3f} | "
+            f"{f.get('win_rate', nan):.2f} | {f.get('eval_win_rate', nan):.2f} | {f.get('eval_return', nan):.3f} |"
         )
     return "\n".join(rows)
 

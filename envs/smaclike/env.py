@@ -5,8 +5,9 @@ Agents are ``agent_0 .. agent_{N-1}`` (ally slot i). Observations are dicts with
 state for centralised training. Every agent receives the team reward. An agent that dies
 gets ``terminated=True`` in that step and then leaves ``env.agents`` (PettingZoo contract);
 when the battle ends every remaining agent is terminated (win/loss) or truncated (episode
-limit). ``info`` holds battle_won, dead_allies, dead_enemies, task, task_id and start: the
-task is never in an observation or the state.
+limit). ``info`` holds battle_won, dead_allies, dead_enemies, task, task_id, start,
+episode_step and episode_return (the team's return so far): the task is never in an
+observation or the state.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class SMACLikeEnv(ParallelEnv):
         self.observation_spaces = {a: obs_space for a in self.possible_agents}
         self.action_spaces = {a: act_space for a in self.possible_agents}
         self.state_space = gymnasium.spaces.Box(-1.0, 1.0, (self.core.state_dim,), np.float32)
+        self._return = 0.0
 
     def observation_space(self, agent: str) -> gymnasium.spaces.Space:
         return self.observation_spaces[agent]
@@ -68,6 +70,7 @@ class SMACLikeEnv(ParallelEnv):
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         self.core.reset(seeds=[seed])
         self.agents = list(self.possible_agents)
+        self._return = 0.0
         return self._obs(self.agents), self._infos(self.agents)
 
     def step(self, actions: dict[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
@@ -80,6 +83,7 @@ class SMACLikeEnv(ParallelEnv):
         for a in self.agents:
             act[0, self._index[a]] = int(actions[a])
         reward, terminated, truncated = self.core.step(act)
+        self._return += float(reward[0])
         live = self.agents
         alive = self.core.alive[0]
         term, trunc = bool(terminated[0]), bool(truncated[0])
@@ -119,5 +123,6 @@ class SMACLikeEnv(ParallelEnv):
             "task_id": int(c.task_id[0]),
             "start": c.start_name(0),
             "episode_step": int(c.steps[0]),
+            "episode_return": self._return,  # team return so far (every agent gets the team reward)
         }
         return {a: dict(info) for a in agents}

@@ -125,6 +125,11 @@ class Scenario:
                 for t in self.teams
             )
             object.__setattr__(self, "teams", canon)
+        else:
+            object.__setattr__(self, "palette", tuple((unit_type(n).name, w) for n, w in self.palette))
+        # from here on only the resolved UnitType objects are used, never the global
+        # registry: a pickled scenario works in a Ray worker that never saw a user's
+        # register_unit_type call
 
     @property
     def n_allies(self) -> int:
@@ -138,28 +143,34 @@ class Scenario:
     def type_names(self) -> tuple[str, ...]:
         return tuple(u.name for u in self.unit_types)
 
+    def unit(self, name: str) -> UnitType:
+        """This scenario's own UnitType of a (canonical) name."""
+        for u in self.unit_types:
+            if u.name == name:
+                return u
+        raise ValueError(f"scenario {self.name!r} has no unit type {name!r}; it has {list(self.type_names)}")
+
     @property
     def ally_healer(self) -> bool:
         """Whether an ally can be a healer (then heal targets share the attack slots)."""
         allies = {u for t in self.teams for u in t.allies} if self.teams else {n for n, _ in self.palette}
-        return any(unit_type(n).is_healer for n in allies)
+        return any(self.unit(n).is_healer for n in allies)
 
     def task_names(self) -> tuple[str, ...]:
         """Every task this scenario can draw (palette: every multiset, by composition code)."""
         if self.teams:
             return tuple(t.name for t in self.teams)
-        return tuple(_code(c) for c in self.palette_compositions())
+        return tuple(self._code(c) for c in self.palette_compositions())
 
     def palette_compositions(self) -> list[tuple[str, ...]]:
-        names = [unit_type(n).name for n, _ in self.palette]
+        names = [n for n, _ in self.palette]
         return list(itertools.combinations_with_replacement(names, self.n_units))
 
-
-def _code(units: Sequence[str]) -> str:
-    counts: dict[str, int] = {}
-    for u in units:
-        counts[u] = counts.get(u, 0) + 1
-    return "".join(f"{n}{unit_type(u).short}" for u, n in counts.items())
+    def _code(self, units: Sequence[str]) -> str:
+        counts: dict[str, int] = {}
+        for u in units:
+            counts[u] = counts.get(u, 0) + 1
+        return "".join(f"{n}{self.unit(u).short}" for u, n in counts.items())
 
 
 SCENARIOS: dict[str, Scenario] = {}
