@@ -255,7 +255,7 @@ class SMACCore:
         self.hp[b], self.shield[b] = st["hp"][b], st["shield"][b]
         self.energy[b] = st["energy"][b]
         self.wait[b] = 0.0
-        self.since_hit[b] = 1e9
+        self.since_hit[b] = 0.0  # shields start full: counting from 0 changes nothing
         self.credit[b] = 0.0
         self._cap[b] = st["hp"][b] + st["shield"][b]
         self.alive[b] = True
@@ -368,7 +368,7 @@ class SMACCore:
         self._clamp(self.pos)
         self.steps += 1
         self.since_hit += self.ticks  # units hit at tick k were set to -1 - k
-        if self.has_shields:
+        if self.has_shields and self.since_hit.max() > SHIELD_DELAY / self.dt:
             # ticks of this step past the 10 s mark, at 2 shield per second
             eligible = np.minimum(np.maximum(self.since_hit - SHIELD_DELAY / self.dt, 0.0), self.ticks)
             eligible *= SHIELD_REGEN * self.dt
