@@ -396,3 +396,17 @@ def test_a_pickled_scenario_with_a_user_unit_type_needs_no_registry(monkeypatch)
     core.reset(seeds=0)
     core.step(np.ones((4, 3), np.int64))
     assert "3G" in core.task_names and core.T == 2
+
+
+def test_reset_options_choose_the_task_and_start_for_per_task_evaluation():
+    env = envs.make("SMAClike-reSurComb4-v0")
+    for task in ("2s2z1c", "3z2c"):
+        for start in ("surrounded", "reflect"):
+            _, info = env.reset(seed=0, options={"task": task, "start": start})
+            assert (info["agent_0"]["task"], info["agent_0"]["start"]) == (task, start)
+    _, info = envs.make("SMAClike-protoss_5_vs_5-v0").reset(seed=0, options={"task": "1s4c"})
+    assert info["agent_0"]["task"] == "1s4c"
+    with pytest.raises(ValueError, match=r"has no task '5m'; tasks: \['2s2z1c'"):
+        env.reset(seed=0, options={"task": "5m"})
+    with pytest.raises(ValueError, match="has no start 'classic'"):
+        env.reset(seed=0, options={"start": "classic"})

@@ -111,7 +111,8 @@ class SMACCore:
         self._tasks = sc.teams if sc.teams else None
         self._palette_names = [n for n, _ in sc.palette]
         self._palette_p = np.array([w for _, w in sc.palette]) if sc.palette else None
-        self._compositions = {c: i for i, c in enumerate(sc.palette_compositions())} if sc.palette else {}
+        self._composition_list = sc.palette_compositions() if sc.palette else []
+        self._compositions = {c: i for i, c in enumerate(self._composition_list)}
         self._team_p = np.array(sc.team_weights) if sc.team_weights else None
         self._starts = [m for m, _ in sc.starts]
         self._start_p = np.array([p for _, p in sc.starts])
@@ -211,14 +212,25 @@ class SMACCore:
         self.__dict__.update(state)
         self._views()
 
-    def reset(self, seeds: Sequence[int | None] | int | None = None, env_ids: Sequence[int] | None = None) -> None:
+    def reset(
+        self,
+        seeds: Sequence[int | None] | int | None = None,
+        env_ids: Sequence[int] | None = None,
+        task: str | None = None,
+        start: str | None = None,
+    ) -> None:
         """Starts new episodes in ``env_ids`` (all by default).
 
         Args:
             seeds: one seed per reset env (or a single int for all: env k gets seed + k);
                 None keeps each env's generator running (gymnasium's reset() semantics).
             env_ids: which envs to reset.
+            task: play this task (a name from ``task_names``) instead of drawing one, e.g.
+                to evaluate a multi-task policy per task.
+            start: use this start mode (one of the scenario's) instead of drawing one.
         """
+        forced_task = self._task_index(task) if task is not None else None
+        forced_start = self._start_index(start) if start is not None else None
         ids = list(range(self.B)) if env_ids is None else [int(i) for i in env_ids]
         if isinstance(seeds, int | np.integer):
             seeds = [int(seeds) + k for k in range(len(ids))]
@@ -229,22 +241,41 @@ class SMACCore:
                 if s is not None:
                     self._rngs[b] = np.random.default_rng(s)
         for b in ids:
-            self._reset_one(b)
+            self._reset_one(b, forced_task, forced_start)
         self._n_alive = int(np.count_nonzero(self.alive))
         self._refresh()
 
-    def _reset_one(self, b: int) -> None:
+    def _task_index(self, task: str) -> int:
+        if task not in self._task_names:
+            raise ValueError(f"scenario {self.scenario.name!r} has no task {task!r}; tasks: {list(self._task_names)}")
+        return self._task_names.index(task)
+
+    def _start_index(self, start: str) -> int:
+        if start not in self._starts:
+            raise ValueError(f"scenario {self.scenario.name!r} has no start {start!r}; starts: {self._starts}")
+        return self._starts.index(start)
+
+    def _reset_one(self, b: int, task: int | None = None, start: int | None = None) -> None:
         rng = self._rngs[b]
         N, st = self.N, self.stats
         if self._tasks is not None:
-            k = int(rng.choice(len(self._tasks), p=self._team_p)) if len(self._tasks) > 1 else 0
+            if task is not None:
+                k = task
+            else:
+                k = int(rng.choice(len(self._tasks), p=self._team_p)) if len(self._tasks) > 1 else 0
             allies, enemies = self._tasks[k].allies, self._tasks[k].enemies
         else:
-            draw = rng.choice(len(self._palette_names), size=N, p=self._palette_p)
-            allies = tuple(self._palette_names[i] for i in np.sort(draw))
+            if task is not None:
+                allies = self._composition_list[task]
+            else:
+                draw = rng.choice(len(self._palette_names), size=N, p=self._palette_p)
+                allies = tuple(self._palette_names[i] for i in np.sort(draw))
             enemies = allies
             k = self._compositions[allies]
-        s = int(rng.choice(len(self._starts), p=self._start_p)) if len(self._starts) > 1 else 0
+        if start is not None:
+            s = start
+        else:
+            s = int(rng.choice(len(self._starts), p=self._start_p)) if len(self._starts) > 1 else 0
         self.task_id[b], self.start_id[b] = k, s
         types = np.array([self._type_index[n] for n in allies + enemies])
         self.type[b] = types

@@ -7,7 +7,8 @@ gets ``terminated=True`` in that step and then leaves ``env.agents`` (PettingZoo
 when the battle ends every remaining agent is terminated (win/loss) or truncated (episode
 limit). ``info`` holds battle_won, dead_allies, dead_enemies, task, task_id, start,
 episode_step and episode_return (the team's return so far): the task is never in an
-observation or the state.
+observation or the state. ``reset(options={"task": ..., "start": ...})`` plays a chosen
+task and start mode (per-task evaluation of a multi-task policy).
 """
 
 from __future__ import annotations
@@ -68,7 +69,8 @@ class SMACLikeEnv(ParallelEnv):
     def reset(
         self, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        self.core.reset(seeds=[seed])
+        opts = options or {}  # other keys are ignored (PettingZoo's API test passes a dummy one)
+        self.core.reset(seeds=[seed], task=opts.get("task"), start=opts.get("start"))
         self.agents = list(self.possible_agents)
         self._return = 0.0
         return self._obs(self.agents), self._infos(self.agents)
