@@ -367,6 +367,9 @@ class SMACCore:
         self._armed = has_t & self.alive & self.alive.ravel().take(fidx).reshape(B, U)
         hit = self._pd.ravel().take(self._pairbase + tsafe)
         healing = has_t & (st["healer"] > 0) if self.has_healers else None
+        scalar = B == 1 and not self.has_healers  # see _attack_one_env
+        if scalar:
+            self._tgt_list, self._hit_list = tsafe[0].tolist(), hit[0].tolist()
         u = draws[:, :n_u].reshape(B, self.ticks, U)
         # after a shot at tick k: ready from tick k + 1 + cooldown / dt, cooldown = base + (3u - 1) dt,
         # i.e. base + U(-dt, 2dt); within a step "wait" counts ticks from the step's start
@@ -394,7 +397,10 @@ class SMACCore:
             fmax(over, 0.0, out=over)
             z += vecdot(over, d)
             if k >= self._first and np.count_nonzero(cand := (self.wait <= k) & self._armed):
-                self._attack(k, cand, fidx, hit, healing, new_wait[:, k], taken)
+                if scalar:
+                    self._attack_one_env(k, cand, new_wait[:, k], taken)
+                else:
+                    self._attack(k, cand, fidx, hit, healing, new_wait[:, k], taken)
         self.wait -= self.ticks
         self._clamp(self.pos)
         self.steps += 1
@@ -480,13 +486,57 @@ class SMACCore:
         np.copyto(self.since_hit, -1.0 - k, where=struck)
         np.copyto(self.wait, new_wait, where=fire)
         np.greater(hp, 0.0, out=self.alive)
-        n = int(np.count_nonzero(self.alive))
-        if n != self._n_alive:  # someone died: stop them and take them out of collisions
-            self._vel *= self.alive
-            self._armed &= self.alive
-            self._armed &= self.alive.ravel().take(self._fidx).reshape(B, U)
-            self._on_deaths()
+        if int(np.count_nonzero(self.alive)) != self._n_alive:
+            self._after_deaths()
         self._first = float(np.where(self._armed, self.wait, np.inf).min())
+
+    def _attack_one_env(self, k: int, cand: np.ndarray, new_wait: np.ndarray, taken: np.ndarray) -> None:
+        """_attack for a single env without healers, on the few ready units as scalars.
+
+        At batch 1 a tick has one to three shooters and numpy's per-call overhead is most
+        of _attack's cost. The arithmetic is the same operations in the same order (damage
+        summed over attackers by ascending index, as bincount does), so trajectories are
+        identical to the vectorised path; tests/test_smaclike.py compares a batch-1 facade
+        with a batch-3 core step by step.
+        """
+        z, reach, tg, hit = self.z[0], self.stats["range"][0], self._tgt_list, self._hit_list
+        fired: list[int] = []
+        incoming: dict[int, float] = {}
+        for u in np.flatnonzero(cand[0]).tolist():
+            t = tg[u]
+            if abs(z[t] - z[u]) < reach[u]:
+                fired.append(u)
+                incoming[t] = incoming.get(t, 0.0) + hit[u]
+        if not fired:
+            return
+        hp, sh, since, got, wait = self.hp[0], self.shield[0], self.since_hit[0], taken[0], self.wait[0]
+        died = False
+        for t, x in incoming.items():
+            if x > 0:
+                since[t] = -1.0 - k
+            got[t] += x
+            if self.has_shields:
+                absorbed = min(sh[t], x)
+                sh[t] -= absorbed
+                x -= absorbed
+            hp[t] -= x
+            if not hp[t] > 0.0:
+                self.alive[0, t] = False
+                died = True
+        for u in fired:
+            wait[u] = new_wait[0, u]
+        if died:
+            self._after_deaths()
+        self._first = float(np.where(self._armed, self.wait, np.inf).min())
+
+    def _after_deaths(self) -> None:
+        """Someone died this tick: stop them, disarm shots at or by them, and take them out
+        of collisions."""
+        B, U = self.B, self.U
+        self._vel *= self.alive
+        self._armed &= self.alive
+        self._armed &= self.alive.ravel().take(self._fidx).reshape(B, U)
+        self._on_deaths()
 
     def _on_deaths(self) -> None:
         """Refreshes the matrices that depend on who is alive (deaths are rare events)."""
