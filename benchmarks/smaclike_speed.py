@@ -35,6 +35,7 @@ from envs.smaclike.scripted import random_actions
 HERE = Path(__file__).resolve().parent
 CASES = [("3s5z", "3s5z"), ("reSurComb4", "smacv2_5_units")]
 BATCHES = (1, 64, 1024)
+REPEATS = 5  # median of 5 windows on each side (this machine's neighbours make single runs noisy)
 
 
 def ours(scenario: str, batch: int, seconds: float) -> dict:
@@ -53,14 +54,14 @@ def ours(scenario: str, batch: int, seconds: float) -> dict:
         return n * batch / (time.perf_counter() - t0)
 
     run(0.3)  # warm-up
-    rates = sorted(run(seconds) for _ in range(3))
+    rates = sorted(run(seconds) for _ in range(REPEATS))
     state_bytes = sum(v.nbytes for v in vars(core).values() if isinstance(v, np.ndarray))
     state_bytes += sum(v.nbytes for v in core.stats.values())
-    return {"env_steps_per_s": rates[1], "n_allies": core.N, "bytes_per_env": state_bytes / batch}
+    return {"env_steps_per_s": rates[REPEATS // 2], "n_allies": core.N, "bytes_per_env": state_bytes / batch}
 
 
 def smax(python: str, scenario: str, batch: int, seconds: float) -> dict | None:
-    cmd = ["taskset", "-c", "0", python, str(HERE / "smax_worker.py"), scenario, str(batch), str(seconds)]
+    cmd = ["taskset", "-c", "0", python, str(HERE / "smax_worker.py"), scenario, str(batch), str(seconds), str(REPEATS)]
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=True).stdout
     except (subprocess.CalledProcessError, FileNotFoundError, subprocess.TimeoutExpired) as exc:
@@ -104,7 +105,7 @@ def main() -> None:
             )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    meta = {"machine": os.uname().machine, "cpus_used": 1, "seconds_per_repeat": args.seconds, "repeats": 3}
+    meta = {"machine": os.uname().machine, "cpus_used": 1, "seconds_per_repeat": args.seconds, "repeats": REPEATS}
     (out / "smaclike_speed.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=2) + "\n")
     lines = [
         "| ours (SMAX) | batch | ours env steps/s | ours agent steps/s | SMAX env steps/s | SMAX agent steps/s "
