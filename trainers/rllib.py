@@ -16,6 +16,7 @@ rate, return), so training and greedy test numbers are never confused.
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import time
@@ -91,41 +92,42 @@ def make_rllib_env(env_config: dict[str, Any]) -> Any:
     spec = envs.spec(env_config["id"])
     if spec.kind != "pettingzoo":
         raise envs.EnvError(f"env {spec.id!r} is a {spec.kind} env; rllib_ppo here runs PettingZoo envs")
-    return _MaskedParallelEnv(ParallelPettingZooEnv(spec.make(**env_config.get("kwargs", {}))))
+    return _renamed_env_class()(ParallelPettingZooEnv(spec.make(**env_config.get("kwargs", {}))))
 
 
-class _MaskedParallelEnv:
-    """Renames obs["observation"] to obs["observations"] (RLlib's masking module's key)."""
+@functools.cache
+def _renamed_env_class() -> type:
+    """A MultiAgentEnv over RLlib's ParallelPettingZooEnv that renames obs["observation"]
+    to obs["observations"] (RLlib's masking module's key). Built on first use so that
+    importing this module (configs do) does not import RLlib."""
+    import gymnasium
+    from ray.rllib.env.multi_agent_env import MultiAgentEnv
 
-    def __new__(cls, inner: Any) -> Any:
-        import gymnasium
-        from ray.rllib.env.multi_agent_env import MultiAgentEnv
+    class Renamed(MultiAgentEnv):
+        def __init__(self, inner: Any) -> None:
+            super().__init__()
+            self.inner = inner
+            self.agents = list(inner.agents)
+            self.possible_agents = list(inner.possible_agents)
+            spaces: dict[str, Any] = {}
+            for aid, sp in inner.observation_space.spaces.items():
+                spaces[aid] = gymnasium.spaces.Dict(
+                    {"observations": sp["observation"], "action_mask": sp["action_mask"]}
+                )
+            self.observation_space = gymnasium.spaces.Dict(spaces)
+            self.action_space = inner.action_space
 
-        class Renamed(MultiAgentEnv):
-            def __init__(self) -> None:
-                super().__init__()
-                self.inner = inner
-                self.agents = list(inner.agents)
-                self.possible_agents = list(inner.possible_agents)
-                spaces: dict[str, Any] = {}
-                for aid, sp in inner.observation_space.spaces.items():
-                    spaces[aid] = gymnasium.spaces.Dict(
-                        {"observations": sp["observation"], "action_mask": sp["action_mask"]}
-                    )
-                self.observation_space = gymnasium.spaces.Dict(spaces)
-                self.action_space = inner.action_space
+        def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:
+            obs, info = self.inner.reset(seed=seed, options=options)
+            self.agents = list(self.inner.par_env.agents)
+            return _rename(obs), info
 
-            def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[dict, dict]:
-                obs, info = self.inner.reset(seed=seed, options=options)
-                self.agents = list(self.inner.par_env.agents)
-                return _rename(obs), info
+        def step(self, actions: dict) -> tuple[dict, dict, dict, dict, dict]:  # type: ignore[override]
+            obs, rew, term, trunc, info = self.inner.step(actions)
+            self.agents = list(self.inner.par_env.agents)
+            return _rename(obs), rew, term, trunc, info
 
-            def step(self, actions: dict) -> tuple[dict, dict, dict, dict, dict]:  # type: ignore[override]
-                obs, rew, term, trunc, info = self.inner.step(actions)
-                self.agents = list(self.inner.par_env.agents)
-                return _rename(obs), rew, term, trunc, info
-
-        return Renamed()
+    return Renamed
 
 
 def _team_metrics_callback() -> type:

@@ -107,7 +107,7 @@ class SMACCore:
         self.has_shields = any(u.shield > 0 for u in types)
         self._type_stats = _stat_table(types)
         self._pair_damage = np.array([[a.hit_damage(b) for b in types] for a in types])
-        self._reach_type = np.array([[a.hit_damage(b) > 0 for b in types] for a in types])
+        self._reach_type = self._pair_damage > 0
         self._tasks = sc.teams if sc.teams else None
         self._palette_names = [n for n, _ in sc.palette]
         self._palette_p = np.array([w for _, w in sc.palette]) if sc.palette else None
@@ -195,13 +195,12 @@ class SMACCore:
         self._n_alive = 0
         self._views()
 
-    _VIEWS = ("pos", "_zc", "_zr", "_range_col", "_sight_col")
+    _VIEWS = ("pos", "_range_col", "_sight_col")
 
     def _views(self) -> None:
         """Views of arrays that are never rebound (pickling copies views, so they are
         rebuilt on unpickling)."""
         self.pos = self.z.view(np.float64).reshape(self.B, self.U, 2)  # (x, y) of the same memory
-        self._zc, self._zr = self.z[:, :, None], self.z[:, None, :]
         self._range_col = self.stats["range"][:, :, None]
         self._sight_col = self.stats["sight"][:, :, None]
 
@@ -319,7 +318,8 @@ class SMACCore:
         # max_reward of *this* episode's enemy team (SMAC's formula; SMACv2 froze it once)
         self.max_reward[b] = self.M * 10.0 + 200.0 + float((st["hp"][b, N:] + st["shield"][b, N:]).sum())
         self._reward_scale[b] = self.scale_rate / self.max_reward[b]
-        self._push(self.z[b : b + 1], self._rlive[b : b + 1])  # spawn clumps start non-overlapping
+        rows = slice(b, b + 1)  # spawn clumps start non-overlapping
+        self._push(self.z[rows], self._rlive[rows], self._dz[rows], self._over[rows])
         self._clamp(self.pos[b : b + 1])
 
     # -- one agent step --------------------------------------------------------------------
@@ -380,22 +380,12 @@ class SMACCore:
         near_wall = bool(end.min() < WALL_MARGIN or end.max() > MAP_SIZE - WALL_MARGIN)
         alive0 = self.alive.copy()
         taken = np.zeros((B, U))
-        # the tick loop is the hot path at batch 1: locals, preallocated buffers, no checks
-        z, vel, rlive, d, over, zc, zr = self.z, self._vel, self._rlive, self._dz, self._over, self._zc, self._zr
-        z0, d0 = z[0], d[0]
-        subtract, absolute, divide, fmax, vecdot = np.subtract, np.abs, np.divide, np.fmax, np.vecdot
+        z, vel, rlive, d, over = self.z, self._vel, self._rlive, self._dz, self._over
         for k in range(self.ticks):
             z += vel  # (vel is zeroed in place for units that die)
             if near_wall:
                 self._clamp(self.pos)
-            # collisions, as _push(): B == 1 takes the cheaper outer subtraction (same numbers)
-            subtract.outer(z0, z0, out=d0) if B == 1 else subtract(zc, zr, out=d)
-            absolute(d, out=over)
-            over += 1e-6
-            divide(rlive, over, out=over)
-            over -= 0.5
-            fmax(over, 0.0, out=over)
-            z += vecdot(over, d)
+            self._push(z, rlive, d, over)
             if k >= self._first and np.count_nonzero(cand := (self.wait <= k) & self._armed):
                 if scalar:
                     self._attack_one_env(k, cand, new_wait[:, k], taken)
@@ -557,18 +547,22 @@ class SMACCore:
         self.hp += applied
 
     @staticmethod
-    def _push(
-        z: np.ndarray,
-        rhalf: np.ndarray,
-        d: np.ndarray | None = None,
-        over: np.ndarray | None = None,
-        zc: np.ndarray | None = None,
-        zr: np.ndarray | None = None,
-    ) -> None:
+    def _pairwise(z: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """out[b, i, j] = z[b, i] - z[b, j]; one env takes numpy's cheaper outer subtraction
+        (the same numbers: it is the same elementwise operation)."""
+        if z.shape[0] == 1:
+            np.subtract.outer(z[0], z[0], out=out[0])
+        else:
+            np.subtract(z[:, :, None], z[:, None, :], out=out)
+        return out
+
+    @classmethod
+    def _push(cls, z: np.ndarray, rhalf: np.ndarray, d: np.ndarray, over: np.ndarray) -> None:
         """Pushes overlapping living ground units apart in place (SMAX's rule, firmness 1):
-        each unit moves by half the sum of its relative overlaps along the joining lines."""
-        d = np.subtract(z[:, :, None] if zc is None else zc, z[:, None, :] if zr is None else zr, out=d)
-        over = np.abs(d, out=over)
+        each unit moves by half the sum of its relative overlaps along the joining lines.
+        ``d`` and ``over`` are (B, U, U) buffers (complex, float); runs once per tick."""
+        cls._pairwise(z, d)
+        np.abs(d, out=over)
         over += 1e-6  # as SMAX: coincident units get a huge overlap along a zero vector
         np.divide(rhalf, over, out=over)  # rhalf = half the radius sum (0 for self/air/dead)
         over -= 0.5
@@ -636,7 +630,7 @@ class SMACCore:
     def _refresh(self) -> None:
         """Distances, attack/visibility matrices and action masks for the current positions."""
         self._feat: np.ndarray | None = None
-        np.subtract(self._zc, self._zr, out=self._dz)
+        self._pairwise(self.z, self._dz)
         np.abs(self._dz, out=self.dist)
         N, M = self.N, self.M
         pair = self._pair

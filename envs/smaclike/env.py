@@ -117,14 +117,12 @@ class SMACLikeEnv(ParallelEnv):
 
     def _infos(self, agents: list[str]) -> dict[str, Any]:
         c = self.core
-        info = {
-            "battle_won": bool(c.won[0]),
-            "dead_allies": int((~c.alive[0, : c.N]).sum()),
-            "dead_enemies": int((~c.alive[0, c.N :]).sum()),
-            "task": c.task_name(0),
-            "task_id": int(c.task_id[0]),
-            "start": c.start_name(0),
-            "episode_step": int(c.steps[0]),
-            "episode_return": self._return,  # team return so far (every agent gets the team reward)
-        }
+        info: dict[str, Any] = {k: v[0].item() for k, v in c.info().items() if k != "start_id"}
+        info.update(
+            {
+                "task": c.task_name(0),
+                "start": c.start_name(0),
+                "episode_return": self._return,  # team return so far (every agent gets the team reward)
+            }
+        )
         return {a: dict(info) for a in agents}
