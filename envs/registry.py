@@ -63,6 +63,10 @@ class EnvSpec:
         tasks: names of tasks or levels (multi-task / procedural envs).
         description: one line shown by ``shiftrl envs``.
         max_episode_steps: episode limit, if the env has a fixed one.
+        level_type: the kind of level dict the env accepts in ``reset(options={"level": ...})``
+            (``"shift"``: a dict of shift parameters); None = no levels. Level-set files
+            (:mod:`envs.levels`) record the same string, so a set made for one kind of env is
+            rejected before an evaluation starts rather than failing inside it.
     """
 
     id: str
@@ -73,6 +77,7 @@ class EnvSpec:
     tasks: tuple[str, ...] = ()
     description: str = ""
     max_episode_steps: int | None = None
+    level_type: str | None = None
 
     def shift(self, name: str) -> ShiftParam:
         for s in self.shifts:
@@ -123,6 +128,7 @@ def register(
     tasks: tuple[str, ...] | list[str] = (),
     description: str = "",
     max_episode_steps: int | None = None,
+    level_type: str | None = None,
     override: bool = False,
 ) -> EnvSpec:
     """Registers an environment for every ShiftRL command and every Ray worker.
@@ -141,6 +147,8 @@ def register(
         tasks: task or level names for multi-task evaluation.
         description: one line for ``shiftrl envs``.
         max_episode_steps: episode limit, if fixed.
+        level_type: the kind of level dict accepted in ``reset(options={"level": ...})``;
+            None when the env has no levels.
         override: allow replacing an existing id (otherwise a duplicate is an error).
 
     Returns:
@@ -156,6 +164,8 @@ def register(
         if _REGISTRY[id].entry_point == entry_point:
             return _REGISTRY[id]  # idempotent re-import of the same module
         raise EnvError(f"env id {id!r} is already registered to {_REGISTRY[id].entry_point!r}")
+    if level_type is not None and (not isinstance(level_type, str) or not level_type):
+        raise EnvError(f"env {id!r}: level_type must be a non-empty string or None, got {level_type!r}")
     for s in shifts:
         if s.nominal is not None and not (s.low <= s.nominal <= s.high):
             raise EnvError(f"env {id!r}: shift {s.name!r} nominal {s.nominal} outside [{s.low}, {s.high}]")
@@ -168,6 +178,7 @@ def register(
         tasks=tuple(tasks),
         description=description,
         max_episode_steps=max_episode_steps,
+        level_type=level_type,
     )
     _REGISTRY[id] = spec
     if kind == "gymnasium":

@@ -27,9 +27,10 @@ def test_shipped_configs_parse(path):
 @pytest.mark.parametrize(
     "data, message",
     [
-        ({"replicatons": 3}, r"config: unknown key\(s\) \['replicatons'\]; allowed: .*'replications'"),
-        ({"replications": "many"}, "replications: expected an integer, got 'many'"),
-        ({"replications": 0}, "replications: must be >= 1"),
+        ({"replicatons": 3}, r"config: unknown key\(s\) \['replicatons'\]; allowed: .*'agent_config'"),
+        ({"replications": 3}, r"config: \['replications'\] belong under agent_config for agent 'r2pvi'"),
+        ({"agent_config": {"replications": "many"}}, "agent_config.replications: expected an integer, got 'many'"),
+        ({"agent_config": {"replications": 0}}, "agent_config: replications: must be >= 1"),
         ({"env": {"id": "RobustLinearMDP-v9"}}, "env.id: unknown env id 'RobustLinearMDP-v9'; did you mean"),
         ({"env": {"idd": "x"}}, r"env: unknown key\(s\) \['idd'\]"),
         (
@@ -37,14 +38,41 @@ def test_shipped_configs_parse(path):
             "eval.shifts: env 'RobustLinearMDP-v0' has no shift parameter 'gravity'",
         ),
         ({"eval": {"shifts": {"q": [0.5, 2.0]}}}, r"eval.shifts.q: values \[2.0\] outside \[0.0, 1.0\]"),
-        ({"agent": "dqn"}, "agent: 'dqn' is not allowed; expected one of \\['r2pvi', 'rllib_ppo'\\]"),
+        ({"agent": "dqn"}, r"agent: unknown agent 'dqn'; registered: \[.*'r2pvi'"),
+        ({"agent": "ppo2"}, r"agent: unknown agent 'ppo2'; did you mean 'ppo'"),
         ({"agent_config": {"beta": -1}}, "agent_config: beta must be >= 0"),
         ({"agent_config": {"ridge": 0}}, "agent_config: ridge must be > 0"),
         ({"agent_config": {"methods": [{"algo": "r2pvi_tv"}]}}, "r2pvi_tv needs lam > 0"),
         ({"agent_config": {"methods": [{"algo": "pevi", "lamda": 1}]}}, r"agent_config.methods\[0\]: unknown key"),
         ({"agent_config": {"penalty": "mine"}}, "agent_config.penalty: 'mine' is not allowed"),
-        ({"data": {"behaviour": "greedy"}}, "data.behaviour: 'greedy' is not a behaviour policy"),
+        ({"agent_config": {"data": {"behaviour": "greedy"}}}, "data.behaviour: 'greedy' is not a behaviour policy"),
+        ({"agent_config": {"data": {"dataset": "/no/such/dir"}}}, "agent_config.data.dataset: /no/such/dir is not a"),
         ({"ray": {"num_workers": -1}}, "ray.num_workers: must be >= 0"),
+        # a key the chosen agent would ignore is an error naming it
+        ({"ray": {"envs_per_worker": 4}}, r"ray.envs_per_worker: agent 'r2pvi' \(closed_form loop\) does not use it"),
+        ({"eval": {"every": 1000}}, r"eval.every: agent 'r2pvi' \(closed_form loop\) does not use it"),
+        (
+            {"agent": "ppo", "env": {"id": "ShiftedCartPole-v0"}, "eval": {"exact": True}},
+            r"eval.exact: agent 'ppo' \(on_policy loop\) does not use it",
+        ),
+        (
+            {"agent": "rllib_ppo", "env": {"id": "SMAClike-3m-v0"}, "eval": {"every": 5}},
+            r"eval.every: agent 'rllib_ppo' \(rllib loop\) does not use it",
+        ),
+        # names that share a learner are defined by their defaults
+        (
+            {"agent": "mappo", "env": {"id": "SMAClike-3m-v0"}, "agent_config": {"critic_input": "obs"}},
+            r"agent_config.critic_input: agent 'mappo' is defined by critic_input='state'",
+        ),
+        ({"agent": "mappo", "env": {"id": "ShiftedCartPole-v0"}}, "env.id: agent 'mappo' runs pettingzoo envs"),
+        (
+            {"agent": "ppo", "env": {"id": "ShiftedCartPole-v0"}, "eval": {"tasks": ["3s2z"]}},
+            r"eval.tasks: \['3s2z'\] are not tasks of 'ShiftedCartPole-v0'",
+        ),
+        (
+            {"eval": {"levels": "/no/such/levels.json"}, "agent": "ppo", "env": {"id": "ShiftedCartPole-v0"}},
+            "eval.levels: .*levels.json",
+        ),
     ],
 )
 def test_bad_config_messages(data, message):
@@ -53,10 +81,10 @@ def test_bad_config_messages(data, message):
 
 
 def test_overrides_and_missing_file(tmp_path):
-    cfg = load_config(ROOT / "configs/r2pvi/linear_mdp.yaml", ["replications=3", "agent_config.beta=0.5"])
-    assert cfg.replications == 3 and cfg.agent_config.beta == 0.5
+    cfg = load_config(ROOT / "configs/r2pvi/linear_mdp.yaml", ["agent_config.replications=3", "agent_config.beta=0.5"])
+    assert cfg.agent_config.replications == 3 and cfg.agent_config.beta == 0.5
     with pytest.raises(ConfigError, match="expected key=value"):
-        load_config(None, ["replications"])
+        load_config(None, ["agent_config.replications"])
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "nope.yaml")
     bad = tmp_path / "bad.yaml"

@@ -145,7 +145,7 @@ def test_killed_run_resumes_from_its_checkpoints_and_matches_an_uninterrupted_ru
 
 def test_collect_writes_a_valid_dataset_through_ray(ray_local, tmp_path):
     from envs import datasets
-    from trainers.tools import collect
+    from trainers.commands.collect import collect
 
     def run(name, workers):
         return collect(

@@ -14,7 +14,7 @@ TINY = [
     "agent_config.minibatch_size=200",
     "agent_config.num_epochs=2",
     "agent_config.checkpoint_every=1",
-    "agent_config.eval_episodes=2",
+    "eval.episodes=2",
 ]
 
 
@@ -35,17 +35,20 @@ def test_rllib_ppo_runs_checkpoints_and_resumes(ray_local, tmp_path):
     assert (run / "checkpoints" / "rllib").is_dir()
     assert list((run / "tb" / "main").glob("events.out.tfevents.*"))
 
-    # the exported weights reload (torch weights_only) into the same greedy policy
-    from trainers.rllib import eval_seed, greedy_eval, load_policy
-    from trainers.tools import render_gif
+    # the exported weights reload (torch weights_only) into the same greedy policy: the
+    # generic `shiftrl evaluate` reproduces the training-time evaluation exactly
+    from trainers.commands.evaluate import evaluate
+    from trainers.commands.render import render_gif
 
-    module, cfg = load_policy(run)
-    again = greedy_eval(module, cfg, cfg.agent_config.eval_episodes, eval_seed(cfg))
-    assert again == {"win_rate": res["history"][-1]["eval_win_rate"], "return": res["history"][-1]["eval_return"]}
+    again = evaluate(str(run))
+    assert again["overall"] == res["eval"]["overall"]
     summary = render_gif("SMAClike-3m-v0", str(run), 0, str(tmp_path / "ppo.gif"))
     assert (tmp_path / "ppo.gif").stat().st_size > 0 and summary["steps"] > 0
 
-    train(None, ["agent_config.iterations=3"], resume=str(run))
+    train(None, [], resume=str(run))  # nothing left to do: iterations already reached
+    with pytest.raises(Exception, match="overrides change"):
+        train(None, ["agent_config.iterations=3"], resume=str(run))
+    train(None, ["agent_config.iterations=3"], resume=str(run), force=True)
     res = json.loads((run / "results.json").read_text())
     assert [h["iteration"] for h in res["history"]] == [1, 2, 3]
     assert res["history"][2]["env_steps"] > steps[1]
@@ -55,7 +58,7 @@ def test_rllib_ppo_runs_checkpoints_and_resumes(ray_local, tmp_path):
 def test_rllib_ppo_config_errors_name_the_key():
     from trainers.config import ConfigError, load_config
 
-    with pytest.raises(ConfigError, match="rllib_ppo runs PettingZoo envs"):
+    with pytest.raises(ConfigError, match="agent 'rllib_ppo' runs pettingzoo envs"):
         load_config(None, ["agent=rllib_ppo", "env.id=RobustLinearMDP-v0"])
     with pytest.raises(ConfigError, match="minibatch_size 900 > train_batch_size 600"):
         load_config(

@@ -353,7 +353,7 @@ def test_focus_fire_outdamages_random_play_on_5m_vs_6m():
 def test_rgb_frames_and_gif_episode(tmp_path):
     from PIL import Image
 
-    from trainers.tools import render_gif
+    from trainers.commands.render import render_gif
 
     env = envs.make("SMAClike-MMM-v0", render_mode="rgb_array")
     env.reset(seed=0)

@@ -8,11 +8,15 @@ from typing import Any
 
 from envs import EnvError
 from envs.datasets import DatasetError
+from envs.levels import LevelError
 from trainers.config import ConfigError
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="shiftrl", description="ShiftRL: train, evaluate and compare robust RL agents")
+    p = argparse.ArgumentParser(
+        prog="shiftrl",
+        description="ShiftRL: train, evaluate and compare agents under shifted dynamics, tasks and levels",
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="run an experiment config through Ray Tune")
@@ -28,19 +32,24 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--seeds", type=int, default=1, help="number of seeds (one Tune trial and run directory each)")
     t.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS or an embedded local Ray)")
     t.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint")
+    t.add_argument(
+        "--force", action="store_true", help="with --resume: accept --set values that change the stored config"
+    )
 
-    e = sub.add_parser("evaluate", help="evaluate saved policies over a grid of shifts (JSON out)")
+    e = sub.add_parser("evaluate", help="evaluate a run's policy over shifts, tasks or levels (JSON out)")
     e.add_argument("target", metavar="RUN_DIR_OR_CHECKPOINT")
     e.add_argument("--env", help="evaluate on another registered env id")
     e.add_argument("--shift", help="grid, e.g. q=0,0.5,1 or p_up=0.2:1.0:9")
-    e.add_argument("--episodes", type=int, help="Monte-Carlo episodes per shift")
-    e.add_argument("--exact", action="store_true", default=None, help="exact DP evaluation (finite MDPs)")
+    e.add_argument("--task", dest="tasks", action="append", default=[], help="a task of a multi-task env (repeatable)")
+    e.add_argument("--levels", help="a level-set file (envs/levels.py format): one result per level")
+    e.add_argument("--episodes", type=int, help="test episodes per grid point, task or level")
+    e.add_argument("--exact", action="store_true", default=None, help="exact DP evaluation (finite MDPs, R2PVI)")
     e.add_argument("--workers", type=int, default=0, help="rollout actors (0 = in-process)")
     e.add_argument("--address", help="Ray cluster address when --workers > 0")
     e.add_argument("--out", help="also write the JSON here")
 
-    c = sub.add_parser("compare", help="side-by-side table, PNG plot and TensorBoard scalars of runs")
-    c.add_argument("runs", nargs="+", metavar="RUN_DIR")
+    c = sub.add_parser("compare", help="overlay runs and evaluations: markdown, PNG and TensorBoard")
+    c.add_argument("runs", nargs="+", metavar="RUN_DIR_OR_EVAL_JSON")
     c.add_argument("--out", default="comparison", help="output directory (comparison.md/.png, tb/)")
 
     v = sub.add_parser("envs", help="list registered environments (or check one)")
@@ -54,12 +63,15 @@ def _parser() -> argparse.ArgumentParser:
         help="import a module that registers environments first",
     )
 
+    ag = sub.add_parser("agents", help="list registered agents with their loops, env kinds and config fields")
+    ag.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE")
+
     g = sub.add_parser("render", help="play one episode of a SMAC-like env and save it as a GIF")
     g.add_argument("env", metavar="ENV_ID", help="a SMAClike-*-v0 env id (shiftrl envs lists them)")
     g.add_argument(
         "--policy",
         default="focus_fire",
-        help="scripted policy (focus_fire, random, stop) or an rllib_ppo RUN_DIR (its greedy policy)",
+        help="scripted policy (focus_fire, random, stop) or a RUN_DIR of any multi-agent run (its greedy policy)",
     )
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--out", default="episode.gif", help="GIF path")
@@ -96,67 +108,86 @@ def _kv(items: list[str], flag: str) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from trainers.agents import AgentError
+    from trainers.runtime import ResourceError
+
     try:
-        if args.command == "train":
-            from trainers.run import train
-
-            dirs = train(args.config, args.overrides, seeds=args.seeds, address=args.address, resume=args.resume)
-            from trainers.tools import summarize
-
-            print(summarize([str(d) for d in dirs]))
-            for d in dirs:
-                print(f"shiftrl: results in {d / 'results.json'}; TensorBoard: tensorboard --logdir {d.parent}")
-        elif args.command == "evaluate":
-            from trainers.tools import evaluate, write_json
-
-            res = evaluate(args.target, args.env, args.shift, args.episodes, args.exact, args.workers, args.address)
-            print(write_json(res, args.out))
-        elif args.command == "compare":
-            from trainers.tools import compare
-
-            print(compare(args.runs, args.out))
-            print(f"shiftrl: wrote {args.out}/comparison.md, {args.out}/comparison.png and {args.out}/tb/")
-        elif args.command == "envs":
-            import envs
-            from trainers.tools import list_envs
-
-            envs.load_plugins(tuple(args.imports))
-            if args.check:
-                envs.check(args.check)
-                print(f"{args.check}: API, determinism and pickling checks passed")
-            else:
-                print(list_envs())
-        elif args.command == "render":
-            import envs
-            from trainers.tools import render_gif
-
-            envs.load_plugins(tuple(args.imports))
-            summary = render_gif(
-                args.env, args.policy, args.seed, args.out, args.fps, _kv(args.env_kwarg, "--env-kwarg")
-            )
-            print(
-                f"shiftrl: wrote {summary['path']} ({summary['steps']} steps, task {summary['task']}, "
-                f"{'won' if summary['battle_won'] else 'lost'}, return {summary['return']:.2f})"
-            )
-        elif args.command == "collect":
-            import envs
-            from trainers.tools import collect
-
-            envs.load_plugins(tuple(args.imports))
-            path = collect(
-                args.env,
-                args.out,
-                args.episodes,
-                args.policy,
-                args.seed,
-                _kv(args.shift, "--shift"),
-                _kv(args.env_kwarg, "--env-kwarg"),
-                args.workers,
-                args.address,
-                args.overwrite,
-            )
-            print(f"shiftrl: dataset written to {path}")
-    except (ConfigError, EnvError, DatasetError) as exc:
+        _dispatch(args)
+    except (ConfigError, EnvError, DatasetError, LevelError, AgentError, ResourceError) as exc:
         print(f"shiftrl: error: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _dispatch(args: argparse.Namespace) -> None:
+    from trainers.agents import load_plugins
+
+    load_plugins(tuple(getattr(args, "imports", ())))
+    if args.command == "train":
+        from trainers.commands.compare import summarize
+        from trainers.run import train
+
+        dirs = train(
+            args.config, args.overrides, seeds=args.seeds, address=args.address, resume=args.resume, force=args.force
+        )
+        print(summarize([str(d) for d in dirs]))
+        for d in dirs:
+            print(f"shiftrl: results in {d / 'results.json'}; TensorBoard: tensorboard --logdir {d.parent}")
+    elif args.command == "evaluate":
+        from trainers.commands import write_json
+        from trainers.commands.evaluate import evaluate
+
+        res = evaluate(
+            args.target,
+            args.env,
+            args.shift,
+            args.episodes,
+            args.exact,
+            args.workers,
+            args.address,
+            tasks=args.tasks,
+            levels=args.levels,
+        )
+        print(write_json(res, args.out))
+    elif args.command == "compare":
+        from trainers.commands.compare import compare
+
+        print(compare(args.runs, args.out))
+        print(f"shiftrl: wrote {args.out}/comparison.md, its figures (*.png) and {args.out}/tb/")
+    elif args.command == "envs":
+        import envs
+        from trainers.commands.listing import list_envs
+
+        if args.check:
+            envs.check(args.check)
+            print(f"{args.check}: API, determinism and pickling checks passed")
+        else:
+            print(list_envs())
+    elif args.command == "agents":
+        from trainers.commands.listing import list_agents
+
+        print(list_agents())
+    elif args.command == "render":
+        from trainers.commands.render import render_gif
+
+        summary = render_gif(args.env, args.policy, args.seed, args.out, args.fps, _kv(args.env_kwarg, "--env-kwarg"))
+        print(
+            f"shiftrl: wrote {summary['path']} ({summary['steps']} steps, task {summary['task']}, "
+            f"{'won' if summary['battle_won'] else 'lost'}, return {summary['return']:.2f})"
+        )
+    elif args.command == "collect":
+        from trainers.commands.collect import collect
+
+        path = collect(
+            args.env,
+            args.out,
+            args.episodes,
+            args.policy,
+            args.seed,
+            _kv(args.shift, "--shift"),
+            _kv(args.env_kwarg, "--env-kwarg"),
+            args.workers,
+            args.address,
+            args.overwrite,
+        )
+        print(f"shiftrl: dataset written to {path}")

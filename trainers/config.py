@@ -17,8 +17,6 @@ from typing import Any, Literal, get_args, get_origin
 import yaml
 
 import envs
-from agents.r2pvi import R2PVIConfig
-from trainers.rllib import RLlibPPOConfig
 
 
 class ConfigError(ValueError):
@@ -39,40 +37,28 @@ class EnvConfig:
 
 
 @dataclass(frozen=True)
-class DataConfig:
-    """Offline data: collected through Ray rollouts of a behaviour policy, or loaded.
-
-    Attributes:
-        behaviour: "random" (uniform over actions) or "constant:<action>" (e.g. the
-            option's "always hold" = constant:0).
-        episodes: trajectories per replication (K in the paper).
-        dataset: path of a dataset written by ``shiftrl collect``; replaces collection
-            (then ``replications`` must be 1).
-        shift: shift the data is collected under; empty = the env's nominal kernel.
-        chunk: episodes per rollout task (fixed, so results do not depend on worker count).
-    """
-
-    behaviour: str = "random"
-    episodes: int = 100
-    dataset: str | None = None
-    shift: dict[str, float] = field(default_factory=dict)
-    chunk: int = 50
-
-
-@dataclass(frozen=True)
 class EvalConfig:
-    """Evaluation over a grid of shifts.
+    """Evaluation of the agent's greedy policy: over a grid of shifts, per task, or per level.
 
     Attributes:
-        shifts: one shift parameter and its grid, e.g. ``{q: [0, 0.5, 1]}``.
-        episodes: Monte-Carlo test episodes per (replication, method, shift) (paper: 100).
+        shifts: one shift parameter and its grid, e.g. ``{q: [0, 0.5, 1]}``; empty = the
+            env's nominal dynamics.
+        tasks: tasks of a multi-task env to evaluate one by one; empty = every task the env
+            declares (envs without tasks: one pooled evaluation).
+        levels: path of a level-set file (``envs.levels``) to evaluate level by level.
+        episodes: test episodes per grid point, task or level (R2PVI paper: 100).
         exact: use the env's exact dynamic-programming evaluator instead of Monte Carlo
-            (finite MDPs only; no sampling noise).
+            (finite MDPs with linear policies only; no sampling noise).
+        every: env steps between evaluations during training (online agents); 0 = only at
+            the end of the run.
     """
 
     shifts: dict[str, list[float]] = field(default_factory=dict)
+    tasks: tuple[str, ...] = ()
+    levels: str | None = None
     episodes: int = 100
     exact: bool = False
+    every: int = 0
 
 
 @dataclass(frozen=True)
@@ -81,48 +67,45 @@ class RayConfig:
 
     Attributes:
         address: Ray address to attach to; None = RAY_ADDRESS or an embedded local Ray.
-        num_workers: rollout actors per run; None = derived from the cluster's CPUs.
+        num_workers: rollout actors per run (RLlib agents: EnvRunners); None = derived from
+            the cluster's CPUs.
+        envs_per_worker: environments each rollout actor steps together (one batched policy
+            forward for all of them); None = the agent's loop default.
         include_dashboard: start the dashboard with the embedded Ray (bound to 127.0.0.1).
     """
 
     address: str | None = None
     num_workers: int | None = None
+    envs_per_worker: int | None = None
     include_dashboard: bool = False
 
 
 @dataclass(frozen=True)
 class ExperimentConfig:
-    """One experiment: an agent on an env, replicated, evaluated over shifts.
+    """One experiment: an agent on an env, evaluated over shifts, tasks or levels.
 
     Attributes:
-        agent: agent name: r2pvi (offline robust, linear) or rllib_ppo (RLlib's PPO with a
-            shared action-masked policy, for PettingZoo envs).
+        agent: a registered agent name (``shiftrl agents`` lists them with their options).
         env: the environment.
         seed: base seed; everything random derives from it.
-        replications: independent datasets + fits (paper figure 1: 20).
-        data: offline data.
-        eval: evaluation grid.
+        eval: evaluation over shifts, tasks or levels.
         ray: cluster options.
-        agent_config: the agent's own options (see agents/<name>/config.py).
-        imports: modules to import first (they may register envs), in driver and workers.
+        agent_config: the agent's own options (its config class; ``shiftrl agents``).
+        imports: modules to import first (they may register envs and agents), in driver
+            and workers.
         runs_dir: where run directories are created.
         name: optional label added to the run directory name.
     """
 
-    agent: Literal["r2pvi", "rllib_ppo"] = "r2pvi"
+    agent: str = "r2pvi"
     env: EnvConfig = field(default_factory=EnvConfig)
     seed: int = 0
-    replications: int = 1
-    data: DataConfig = field(default_factory=DataConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     ray: RayConfig = field(default_factory=RayConfig)
     agent_config: Any = None
     imports: tuple[str, ...] = ()
     runs_dir: str = "runs"
     name: str = ""
-
-
-AGENT_CONFIGS: dict[str, type] = {"r2pvi": R2PVIConfig, "rllib_ppo": RLlibPPOConfig}
 
 
 # -- generic dataclass parsing -------------------------------------------------------------
@@ -269,67 +252,156 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
 
 
 def parse_config(data: dict[str, Any]) -> ExperimentConfig:
+    """Builds and validates an ExperimentConfig from plain data (YAML after overrides)."""
+    from trainers.agents import AgentError, agent_spec, load_plugins
+
     agent_data = data.get("agent_config")
-    base = from_dict(ExperimentConfig, {k: v for k, v in data.items() if k != "agent_config"})
-    agent_cls = AGENT_CONFIGS[base.agent]
-    agent_cfg = from_dict(agent_cls, agent_data or {}, "agent_config")
+    top = {f.name for f in dataclasses.fields(ExperimentConfig)}
+    base = None
+    try:
+        base = from_dict(ExperimentConfig, {k: v for k, v in data.items() if k != "agent_config"})
+    except ConfigError:
+        misplaced = _misplaced(data, top)
+        if misplaced:
+            raise ConfigError(misplaced) from None
+        raise
+    try:
+        load_plugins(base.imports)  # user modules may register the agent or the env
+        spec = agent_spec(base.agent)
+        agent_cls = spec.config_class()
+    except (AgentError, envs.EnvError) as exc:
+        raise ConfigError(f"agent: {exc}") from exc
+    agent_data = dict(agent_data or {})
+    for key, value in spec.defaults.items():
+        if key in agent_data and agent_data[key] != value:
+            raise ConfigError(
+                f"agent_config.{key}: agent {spec.name!r} is defined by {key}={value!r}; got {agent_data[key]!r} "
+                "(pick the agent name that means what you want)"
+            )
+        agent_data[key] = value
+    agent_cfg = from_dict(agent_cls, agent_data, "agent_config")
     cfg = dataclasses.replace(base, agent_config=agent_cfg)
     validate(cfg)
     return cfg
 
 
+def _misplaced(data: dict[str, Any], top: set[str]) -> str | None:
+    """A hint for a top-level key that belongs to the agent's config (older layouts put
+    ``replications`` and ``data`` at the top)."""
+    from trainers.agents import AgentError, agent_spec
+
+    try:
+        cls = agent_spec(str(data.get("agent", "r2pvi"))).config_class()
+    except (AgentError, envs.EnvError):
+        return None
+    fields = {f.name for f in dataclasses.fields(cls)}
+    keys = sorted(k for k in set(data) - top if k in fields)
+    if not keys:
+        return None
+    return (
+        f"config: {keys} belong under agent_config for agent {data.get('agent', 'r2pvi')!r} "
+        f"(e.g. agent_config.{keys[0]}); top-level keys are {sorted(top)}"
+    )
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """Field -> its one-line doc, read from the dataclass's ``Attributes:`` docstring."""
+    docs: dict[str, str] = {}
+    current = None
+    in_attrs = False
+    for line in (cls.__doc__ or "").splitlines():
+        text = line.strip()
+        if text == "Attributes:":
+            in_attrs = True
+            continue
+        if not in_attrs:
+            continue
+        name, sep, rest = text.partition(":")
+        if sep and name.isidentifier() and line.startswith(" " * 8) and not line.startswith(" " * 12):
+            current = name
+            docs[name] = rest.strip()
+        elif current and text:
+            docs[current] += " " + text
+    return docs
+
+
+def _non_default(obj: Any) -> list[str]:
+    """Fields of a config dataclass set to something other than their default."""
+    out = []
+    for f in dataclasses.fields(obj):
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc,operator]
+        if getattr(obj, f.name) != default:
+            out.append(f.name)
+    return out
+
+
 def validate(cfg: ExperimentConfig) -> None:
-    """Semantic checks that need the env registry (run before Ray starts)."""
+    """Semantic checks that need the env and agent registries (run before Ray starts).
+
+    Besides ranges and names, a key the chosen agent's loop would ignore is an error: each
+    loop declares the ``eval`` and ``ray`` fields it uses (``EVAL_FIELDS``, ``RAY_FIELDS``).
+    """
+    from trainers.agents import agent_spec
+
+    spec = agent_spec(cfg.agent)
     try:
         envs.load_plugins(cfg.imports)
-        spec = envs.spec(cfg.env.id)
+        env_spec = envs.spec(cfg.env.id)
     except envs.EnvError as exc:
         raise ConfigError(f"env.id: {exc}") from exc
-    if cfg.agent == "rllib_ppo" and spec.kind != "pettingzoo":
-        raise ConfigError(f"env.id: rllib_ppo runs PettingZoo envs; {spec.id!r} is a {spec.kind} env")
-    if cfg.agent == "r2pvi" and spec.kind != "gymnasium":
-        raise ConfigError(f"env.id: r2pvi needs a single-agent env with linear features; {spec.id!r} is {spec.kind}")
-    if cfg.replications < 1:
-        raise ConfigError(f"replications: must be >= 1, got {cfg.replications}")
-    if cfg.data.episodes < 1:
-        raise ConfigError(f"data.episodes: must be >= 1, got {cfg.data.episodes}")
-    if cfg.data.chunk < 1:
-        raise ConfigError(f"data.chunk: must be >= 1, got {cfg.data.chunk}")
-    if cfg.data.dataset is not None and cfg.replications != 1:
-        raise ConfigError("data.dataset: a fixed dataset allows replications: 1 only")
-    parse_behaviour(cfg.data.behaviour)
+    if env_spec.kind not in spec.env_kinds:
+        raise ConfigError(
+            f"env.id: agent {cfg.agent!r} runs {' or '.join(spec.env_kinds)} envs; {env_spec.id!r} is a "
+            f"{env_spec.kind} env"
+        )
+    loop = spec.loop_module()
+    for section, obj, used in (("eval", cfg.eval, loop.EVAL_FIELDS), ("ray", cfg.ray, loop.RAY_FIELDS)):
+        ignored = [name for name in _non_default(obj) if name not in used]
+        if ignored:
+            raise ConfigError(
+                f"{section}.{ignored[0]}: agent {cfg.agent!r} ({spec.loop} loop) does not use it; it uses "
+                f"{section} keys {sorted(used)}"
+            )
     if cfg.eval.episodes < 1:
         raise ConfigError(f"eval.episodes: must be >= 1, got {cfg.eval.episodes}")
+    if cfg.eval.every < 0:
+        raise ConfigError(f"eval.every: must be >= 0 env steps, got {cfg.eval.every}")
     if len(cfg.eval.shifts) > 1:
         raise ConfigError(f"eval.shifts: one shift parameter per grid, got {sorted(cfg.eval.shifts)}")
-    for section, shifts in (
-        ("eval.shifts", {k: v for k, vs in cfg.eval.shifts.items() for v in vs}),
-        ("data.shift", cfg.data.shift),
-    ):
-        for name in shifts:
-            try:
-                param = spec.shift(name)
-            except envs.EnvError as exc:
-                raise ConfigError(f"{section}: {exc}") from exc
+    if sum(map(bool, (cfg.eval.shifts, cfg.eval.tasks, cfg.eval.levels))) > 1:
+        raise ConfigError("eval: give one of shifts, tasks or levels (one evaluation set per run)")
     for name, values in cfg.eval.shifts.items():
-        param = spec.shift(name)
+        try:
+            param = env_spec.shift(name)
+        except envs.EnvError as exc:
+            raise ConfigError(f"eval.shifts: {exc}") from exc
         if not values:
             raise ConfigError(f"eval.shifts.{name}: empty grid")
         bad = [v for v in values if not param.low <= v <= param.high]
         if bad:
             raise ConfigError(f"eval.shifts.{name}: values {bad} outside [{param.low}, {param.high}]")
+    unknown_tasks = [t for t in cfg.eval.tasks if t not in env_spec.tasks]
+    if unknown_tasks:
+        raise ConfigError(
+            f"eval.tasks: {unknown_tasks} are not tasks of {env_spec.id!r} (tasks: {list(env_spec.tasks) or 'none'})"
+        )
+    if cfg.eval.levels is not None:
+        from envs.levels import LevelError, check_level_set, load_level_set
+
+        try:
+            check_level_set(load_level_set(cfg.eval.levels), env_spec)
+        except LevelError as exc:
+            raise ConfigError(f"eval.levels: {exc}") from exc
     if cfg.ray.num_workers is not None and cfg.ray.num_workers < 0:
         raise ConfigError(f"ray.num_workers: must be >= 0, got {cfg.ray.num_workers}")
-
-
-def parse_behaviour(text: str) -> tuple[str, int | None]:
-    """'random' -> ('random', None); 'constant:0' -> ('constant', 0)."""
-    if text == "random":
-        return "random", None
-    kind, _, arg = text.partition(":")
-    if kind == "constant" and arg.strip().lstrip("-").isdigit():
-        return "constant", int(arg)
-    raise ConfigError(f"data.behaviour: {text!r} is not a behaviour policy; expected 'random' or 'constant:<action>'")
+    if cfg.ray.envs_per_worker is not None and cfg.ray.envs_per_worker < 1:
+        raise ConfigError(f"ray.envs_per_worker: must be >= 1, got {cfg.ray.envs_per_worker}")
+    try:
+        loop.validate(cfg, env_spec)
+    except (ValueError, envs.EnvError) as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(str(exc)) from exc
 
 
 def dump_config(cfg: ExperimentConfig) -> str:

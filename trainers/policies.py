@@ -45,6 +45,16 @@ class LinearGreedyPolicy:
         return self.greedy(obs, h)
 
 
+def parse_behaviour(text: str) -> tuple[str, int | None]:
+    """'random' -> ('random', None); 'constant:0' -> ('constant', 0)."""
+    if text == "random":
+        return "random", None
+    kind, _, arg = text.partition(":")
+    if kind == "constant" and arg.strip().lstrip("-").isdigit():
+        return "constant", int(arg)
+    raise ValueError(f"behaviour {text!r} is not a behaviour policy; expected 'random' or 'constant:<action>'")
+
+
 def behaviour_policy(kind: str, arg: int | None, action_space: Any) -> Any:
     if kind == "random":
         if not hasattr(action_space, "n"):

@@ -3,7 +3,15 @@
 Each trial owns one run directory ``<runs_dir>/<env>__<agent>__<seed>__<time>/`` holding the
 resolved config.yaml, TensorBoard files (tb/), checkpoints/ and results.json. A trial
 reads everything from its run directory, which is what makes ``--resume RUN_DIR`` work:
-the same trial is started again on the same directory and skips what is checkpointed.
+the same trial is started again on the same directory and continues from its checkpoint.
+The trial runs the loop the agent registry names for the agent (trainers/agents.py); this
+module never looks at agent names.
+
+Where files go on a cluster: a trial writes its run directory with plain file I/O on the
+node it runs on. ``runs_dir`` must therefore be a path every node shares (NFS or any
+mounted shared filesystem) on a multi-node cluster; on one machine (the embedded Ray, or a
+head node running every trial) it is simply local. Rollout actors on other nodes write
+nothing: they send batches back to the trial.
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ from typing import Any
 os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # our own TB files only
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 
-from trainers.config import ConfigError, ExperimentConfig, dump_config, load_config
+from trainers.config import ConfigError, ExperimentConfig, dump_config, load_config, to_dict
 
 log = logging.getLogger("shiftrl")
 
@@ -30,17 +38,23 @@ def run_name(cfg: ExperimentConfig, seed: int) -> str:
 
 
 def prepare_runs(cfg: ExperimentConfig, seeds: int) -> list[Path]:
-    """Creates one run directory per seed with its resolved config.yaml."""
+    """Creates one run directory per seed with its resolved config.yaml. Directory creation
+    is the lock: two runs started in the same second (even by two processes) get distinct
+    directories (``_1``, ``_2``, ... suffixes)."""
     root = Path(cfg.runs_dir)
+    root.mkdir(parents=True, exist_ok=True)
     dirs = []
     for i in range(seeds):
         seeded = dataclasses.replace(cfg, seed=cfg.seed + i)
-        d = root / run_name(cfg, seeded.seed)
-        n = 1
-        while d.exists():
-            d = root / f"{run_name(cfg, seeded.seed)}_{n}"
-            n += 1
-        d.mkdir(parents=True)
+        base = run_name(cfg, seeded.seed)
+        n = 0
+        while True:
+            d = root / (base if n == 0 else f"{base}_{n}")
+            try:
+                d.mkdir()
+                break
+            except FileExistsError:
+                n += 1
         (d / "config.yaml").write_text(dump_config(seeded))
         dirs.append(d.resolve())
     return dirs
@@ -48,29 +62,13 @@ def prepare_runs(cfg: ExperimentConfig, seeds: int) -> list[Path]:
 
 def execute_run(run_dir: str | Path, num_workers: int, report=None) -> dict[str, Any]:
     """Runs (or resumes) the experiment of one run directory; used inside Tune trials."""
-    import envs
-    from trainers.robust import run_robust
-    from trainers.rollout import RolloutPool
+    from trainers.agents import agent_spec
+    from trainers.loops import RunContext, progress_printer
 
     run_dir = Path(run_dir)
     cfg = load_config(run_dir / "config.yaml")
-
-    def progress(msg: str) -> None:
-        line = f"{time.strftime('%H:%M:%S')} [{run_dir.name}] {msg}"
-        print(line, flush=True)
-        with open(run_dir / "progress.log", "a") as f:  # `tail -f` it on a cluster
-            f.write(line + "\n")
-
-    if cfg.agent == "rllib_ppo":
-        from trainers.rllib import run_rllib_ppo
-
-        return run_rllib_ppo(cfg, run_dir, progress=progress, report=report)
-    spec = envs.spec(cfg.env.id)
-    pool = RolloutPool(spec, cfg.env.kwargs, num_workers=num_workers, imports=cfg.imports)
-    try:
-        return run_robust(cfg, run_dir, pool, progress=progress, report=report)
-    finally:
-        pool.close()
+    ctx = RunContext(num_workers=num_workers, progress=progress_printer(run_dir), report=report)
+    return agent_spec(cfg.agent).loop_module().run(cfg, run_dir, ctx)
 
 
 def _trial(config: dict[str, Any]) -> None:
@@ -78,8 +76,37 @@ def _trial(config: dict[str, Any]) -> None:
     from ray import tune
 
     torch.set_num_threads(1)  # the trial shares cores with its rollout actors
-    results = execute_run(config["run_dir"], config["num_workers"], report=lambda m: tune.report(m))
-    tune.report({"done": results.get("replications", results.get("iterations", 0)), "finished": 1})
+    execute_run(config["run_dir"], config["num_workers"], report=lambda m: tune.report(m))
+    tune.report({"finished": 1})
+
+
+def _resume_config(run_dir: Path, overrides: list[str], force: bool) -> ExperimentConfig:
+    """The stored config, with overrides only when they change nothing or ``force`` is set
+    (a resumed run never silently mixes two configs)."""
+    stored = load_config(run_dir / "config.yaml")
+    if not overrides:
+        return stored
+    cfg = load_config(run_dir / "config.yaml", overrides)
+    changed = _diff(to_dict(stored), to_dict(cfg))
+    if changed and not force:
+        raise ConfigError(
+            f"--resume {run_dir}: the overrides change {changed} from the stored config; a resumed run would mix "
+            "two configs. Start a new run, or pass --force to continue with the new values"
+        )
+    if changed:
+        (run_dir / "config.yaml").write_text(dump_config(cfg))
+        with open(run_dir / "progress.log", "a") as f:
+            f.write(f"{time.strftime('%H:%M:%S')} [{run_dir.name}] config changed on resume (--force): {changed}\n")
+    return cfg
+
+
+def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for k in sorted(set(a) | set(b)):
+            out += _diff(a.get(k), b.get(k), f"{prefix}.{k}" if prefix else str(k))
+        return out
+    return [] if a == b else [prefix]
 
 
 def train(
@@ -88,6 +115,7 @@ def train(
     seeds: int = 1,
     address: str | None = None,
     resume: str | None = None,
+    force: bool = False,
 ) -> list[Path]:
     """Validates the config, starts/attaches Ray, runs one Tune trial per seed.
 
@@ -102,9 +130,7 @@ def train(
             raise ConfigError(f"--resume {resume}: not a run directory (no config.yaml inside)")
         if config_path:
             raise ConfigError("--resume takes the config from the run directory; do not pass a CONFIG too")
-        cfg = load_config(rd / "config.yaml", overrides)
-        if overrides:
-            (rd / "config.yaml").write_text(dump_config(cfg))
+        cfg = _resume_config(rd, overrides or [], force)
         run_dirs = [rd.resolve()]
     else:
         cfg = load_config(config_path, overrides)
@@ -114,11 +140,11 @@ def train(
     from ray.tune import RunConfig, TuneConfig
     from ray.tune.execution.placement_groups import PlacementGroupFactory
 
+    from trainers.agents import agent_spec
     from trainers.runtime import init_ray, plan
 
     where = init_ray(address or cfg.ray.address, include_dashboard=cfg.ray.include_dashboard)
-    workers = cfg.agent_config.num_env_runners if cfg.agent == "rllib_ppo" else cfg.ray.num_workers
-    layout = plan(len(run_dirs), workers)
+    layout = plan(len(run_dirs), agent_spec(cfg.agent).loop_module().num_workers(cfg))
     print(
         f"shiftrl: Ray {where}, {layout.cpus} CPUs; {len(run_dirs)} run(s), {layout.concurrent_trials} at a time, "
         f"{layout.workers_per_trial} rollout actor(s) each",

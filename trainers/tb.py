@@ -8,6 +8,9 @@ Tags (see README, "TensorBoard tags"):
   robust/return, robust/return_std         robust runs: one writer per method in
                                            <run>/tb/<method>/, x-axis = round(1000 * shift)
   charts/fit_seconds                       offline closed-form fits, x-axis = dataset size
+  charts/win_rate, charts/episode_length   online agents (win rate: multi-agent battles)
+  eval/greedy/<metric>, eval/<point>/<m>   greedy evaluation, pooled and per shift/task/level
+  config (text) and hparams                the resolved config of every run
 Runs of different agents therefore overlay in one TensorBoard chart per tag.
 """
 
@@ -49,6 +52,24 @@ class TBLogger:
     def hparams(self, name: str, hparams: dict[str, Any], metrics: dict[str, float]) -> None:
         flat = {k: (v if isinstance(v, int | float | str | bool) else str(v)) for k, v in hparams.items()}
         self.writer(name).add_hparams(flat, metrics, name="hparams")
+
+    def config(self, cfg: dict[str, Any], name: str = "main") -> None:
+        """The resolved config as text (YAML) and as hparams (dotted keys), so TensorBoard's
+        HParams tab can filter runs by any setting."""
+        import yaml
+
+        self.text(name, "config", yaml.safe_dump(cfg, sort_keys=False))
+        flat: dict[str, Any] = {}
+
+        def walk(prefix: str, node: Any) -> None:
+            if isinstance(node, dict):
+                for k, v in node.items():
+                    walk(f"{prefix}.{k}" if prefix else str(k), v)
+            else:
+                flat[prefix] = node
+
+        walk("", cfg)
+        self.hparams(name, flat, {})
 
     def close(self) -> None:
         for w in self._writers.values():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -57,11 +58,48 @@ def _default_methods() -> tuple[MethodConfig, ...]:
     )
 
 
+_BEHAVIOUR_RE = re.compile(r"^(random|constant:-?\d+)$")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Offline data: collected through Ray rollouts of a behaviour policy, or loaded.
+
+    Attributes:
+        behaviour: "random" (uniform over actions) or "constant:<action>" (e.g. the
+            option's "always hold" = constant:0).
+        episodes: trajectories per replication (K in the paper).
+        dataset: path of a dataset written by ``shiftrl collect``; replaces collection
+            (then ``replications`` must be 1).
+        shift: shift the data is collected under; empty = the env's nominal kernel.
+        chunk: episodes per rollout task (fixed, so results do not depend on worker count).
+    """
+
+    behaviour: str = "random"
+    episodes: int = 100
+    dataset: str | None = None
+    shift: dict[str, float] = field(default_factory=dict)
+    chunk: int = 50
+
+    def __post_init__(self) -> None:
+        if not _BEHAVIOUR_RE.match(self.behaviour):
+            raise ValueError(
+                f"data.behaviour: {self.behaviour!r} is not a behaviour policy; expected 'random' or "
+                "'constant:<action>'"
+            )
+        if self.episodes < 1:
+            raise ValueError(f"data.episodes: must be >= 1, got {self.episodes}")
+        if self.chunk < 1:
+            raise ValueError(f"data.chunk: must be >= 1, got {self.chunk}")
+
+
 @dataclass(frozen=True)
 class R2PVIConfig:
     """Fitting options shared by every method of a comparison.
 
     Attributes:
+        replications: independent datasets + fits (paper figure 1: 20).
+        data: the offline data of each replication.
         methods: the methods to fit on each dataset.
         beta: pessimism coefficient of the penalty Gamma_h (paper experiments: 1 for the
             linear MDP, 0.1 for the American option).
@@ -77,6 +115,8 @@ class R2PVIConfig:
         drpvi_min_v: keep DRPVI's min_s [V]_alpha term (exact dual) or drop it (reference).
     """
 
+    replications: int = 1
+    data: DataConfig = field(default_factory=DataConfig)
     methods: tuple[MethodConfig, ...] = field(default_factory=_default_methods)
     beta: float = 1.0
     ridge: float = 0.1
@@ -87,6 +127,10 @@ class R2PVIConfig:
     drpvi_min_v: bool = True
 
     def __post_init__(self) -> None:
+        if self.replications < 1:
+            raise ValueError(f"replications: must be >= 1, got {self.replications}")
+        if self.data.dataset is not None and self.replications != 1:
+            raise ValueError("data.dataset: a fixed dataset allows replications: 1 only")
         if not self.methods:
             raise ValueError("methods must list at least one method")
         labels = [m.label for m in self.methods]

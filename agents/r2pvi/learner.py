@@ -218,3 +218,48 @@ class LinearVI:
         if w.ndim != 2 or li.shape != (w.shape[0], w.shape[1], w.shape[1]):
             raise ValueError(f"bad state: w {w.shape}, lambda_inv {li.shape}; expected (H, d) and (H, d, d)")
         self.w, self.lambda_inv = w, li
+
+
+class R2PVILearner:
+    """Every method of a comparison fitted on the same data: the agent's learner.
+
+    The closed-form loop hands it the env's linear structure instead of spaces (linear
+    methods act on features), and one :class:`LinearBatch` per replication.
+    """
+
+    def __init__(self, config: R2PVIConfig, structure: LinearStructure) -> None:
+        self.config = config
+        self.structure = structure
+        self.methods = {m.label: LinearVI(m, config) for m in config.methods}
+        self.fit_seconds: dict[str, float] = {}
+
+    def update(self, batch: LinearBatch) -> dict[str, float]:
+        """Fits every method (backward induction); named diagnostics per method."""
+        import time
+
+        out = {}
+        for label, learner in self.methods.items():
+            t0 = time.perf_counter()
+            for k, v in learner.fit(batch).items():
+                out[f"{label}/{k}"] = v
+            self.fit_seconds[label] = time.perf_counter() - t0
+        return out
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return {f"{label}/{k}": v for label, ln in self.methods.items() for k, v in ln.state_dict().items()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for label, learner in self.methods.items():
+            try:
+                learner.load_state_dict({k: state[f"{label}/{k}"] for k in ("w", "lambda_inv")})
+            except KeyError as exc:
+                raise ValueError(f"missing arrays for method {label!r}: {exc}") from exc
+
+    def weights(self) -> dict[str, np.ndarray]:
+        return self.state_dict()
+
+
+def make_learner(config: R2PVIConfig, structure: LinearStructure, seed: int = 0) -> R2PVILearner:
+    """The registry's factory (closed-form loop: the second argument is the env's linear
+    structure; fitting is deterministic, so the seed is unused)."""
+    return R2PVILearner(config, structure)

@@ -1,4 +1,9 @@
-"""Robust MDPs with shifted dynamics: nominal kernel for data, a shift for evaluation."""
+"""Robust MDPs with shifted dynamics: nominal kernel for data, a shift for evaluation.
+
+Every family declares level type ``"shift"``: a level is the env's dict of shift parameters,
+so ``reset(options={"level": {"q": 0.3}})`` is ``reset(options={"q": 0.3})`` and a level-set
+file (:mod:`envs.levels`) can drive any of them.
+"""
 
 from envs.registry import ShiftParam, register
 
@@ -8,6 +13,7 @@ register(
     shifts=(ShiftParam("q", None, 0.0, 1.0, "first-step failure mass: x4 w.p. q*phi_4 (None = nominal kernel)"),),
     description="Liu & Xu (2024) simulated linear MDP, H=3, 16 actions, d=4 (R2PVI fig. 1a-c)",
     max_episode_steps=3,
+    level_type="shift",
 )
 register(
     "AmericanPutOption-v0",
@@ -15,6 +21,7 @@ register(
     shifts=(ShiftParam("p_up", 0.5, 0.0, 1.0, "probability the price moves up by 2% per step"),),
     description="American put, K=100, H=20, d=30 hat features; exercise payoff as a known value (R2PVI fig. 1d)",
     max_episode_steps=20,
+    level_type="shift",
 )
 register(
     "ShiftedCartPole-v0",
@@ -25,6 +32,7 @@ register(
     ),
     description="CartPole-v1 with scaled physics; simplex RBF features (d = 2 x 81)",
     max_episode_steps=500,
+    level_type="shift",
 )
 register(
     "ShiftedPendulum-v0",
@@ -32,4 +40,5 @@ register(
     shifts=tuple(ShiftParam(name, 1.0, 0.2, 5.0, f"scale of the nominal {name}") for name in ("g", "m", "l")),
     description="Pendulum-v1, 5 discrete torques, scaled g/m/l; simplex RBF features (d = 5 x 27)",
     max_episode_steps=200,
+    level_type="shift",
 )

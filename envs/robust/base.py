@@ -2,8 +2,10 @@
 
 The core steps B copies of the MDP at once (arrays of shape (B, ...)); the facade is the
 B = 1 Gymnasium view of the same core, so a batched rollout and a Gymnasium rollout with
-the same generator draws give the same trajectory. A shift is data: a constructor kwarg
-or a ``reset(options={name: value})`` entry, never a subclass.
+the same generator draws give the same trajectory. A shift is data: a constructor kwarg,
+a ``reset(options={name: value})`` entry or the same dict as a level,
+``reset(options={"level": {name: value}})`` (level type ``"shift"``, see
+:mod:`envs.levels`), never a subclass.
 
 Linear methods (R2PVI, PEVI, DRPVI) read the env's *linear structure*:
 ``features(obs) -> (B, A, d)`` with phi >= 0 and sum_i phi_i = 1 (the d-rectangular
@@ -16,6 +18,7 @@ when the reward parameters are known (None otherwise).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +26,39 @@ import gymnasium
 import numpy as np
 
 from envs.registry import EnvError
+
+
+def shift_from_options(options: Mapping[str, Any] | None, owner: str) -> dict[str, Any]:
+    """The shift a ``reset(options=...)`` asks for, from shift entries and/or a level.
+
+    A level of a shifted env is its dict of shift parameters, so ``{"level": {"q": 0.3}}``
+    and ``{"q": 0.3}`` must mean the same thing; both go through this one function so the
+    two forms cannot drift apart. Values are validated by the caller (the env's own shift
+    validation), which names an unknown parameter or an out-of-range value.
+
+    Args:
+        options: the reset options; None or empty means "keep the current shift".
+        owner: class name used in error messages.
+
+    Returns:
+        Shift parameter -> value (possibly empty).
+
+    Raises:
+        EnvError: the level is not a mapping with string keys, or a parameter is given both
+            in the level and directly (two knobs for one thing).
+    """
+    if not options:
+        return {}
+    shift = {k: v for k, v in options.items() if k != "level"}
+    if "level" not in options:
+        return shift
+    level = options["level"]
+    if not isinstance(level, Mapping) or not all(isinstance(k, str) for k in level):
+        raise EnvError(f"{owner}: options['level'] must be a dict of shift parameter names to values, got {level!r}")
+    both = sorted(set(level) & set(shift))
+    if both:
+        raise EnvError(f"{owner}: shift parameters {both} given both in options['level'] and directly; give each once")
+    return {**level, **shift}
 
 
 @dataclass
@@ -111,8 +147,9 @@ class RobustCore(ABC):
 class RobustEnv(gymnasium.Env):
     """Gymnasium facade (B = 1) over a :class:`RobustCore`.
 
-    ``reset(options={shift_name: value})`` changes the shift for this and later episodes,
-    which is how evaluators sweep a grid without rebuilding the env.
+    ``reset(options={shift_name: value})`` or ``reset(options={"level": {shift_name: value}})``
+    changes the shift for this and later episodes, which is how evaluators sweep a grid or
+    a level set without rebuilding the env.
     """
 
     metadata = {"render_modes": []}  # noqa: RUF012 - gymnasium.Env declares it an instance attribute
@@ -125,8 +162,9 @@ class RobustEnv(gymnasium.Env):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
-        if options:
-            self.core = self.core.with_shift(**options)
+        shift = shift_from_options(options, type(self).__name__)
+        if shift:
+            self.core = self.core.with_shift(**shift)
         obs, self._state = self.core.reset(self.np_random, 1)
         return self._single(obs), {"h": 0, **self._shift_info()}
 

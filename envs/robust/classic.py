@@ -1,10 +1,11 @@
 """Classic control with shifted physics: CartPole and Pendulum (discretised torques).
 
 Each env owns a Gymnasium classic-control env and rewrites its physical constants from the
-shift parameters (constructor kwargs or ``reset(options=...)``). Shifts are *scales* of the
-nominal constants, as in robust-RL papers that write force_mag * (1 + p) with p in
-[-0.8, 4) (../shared/specs/robust-r2pvi.md): ``length=1.5`` means 1.5 x the nominal
-length. Derived quantities (CartPole's total_mass and polemass_length) are recomputed.
+shift parameters (constructor kwargs, ``reset(options=...)`` or a level,
+``reset(options={"level": {...}})``). Shifts are *scales* of the nominal constants, as in
+robust-RL papers that write force_mag * (1 + p) with p in [-0.8, 4)
+(../shared/specs/robust-r2pvi.md): ``length=1.5`` means 1.5 x the nominal length. Derived
+quantities (CartPole's total_mass and polemass_length) are recomputed.
 
 Linear methods get simplex features: normalised Gaussian RBFs over a grid on the (clipped,
 scaled) state, one block per action, so phi(s, a) >= 0 and sums to 1.
@@ -21,6 +22,7 @@ from gymnasium.envs.classic_control.cartpole import CartPoleEnv
 from gymnasium.envs.classic_control.pendulum import PendulumEnv
 
 from envs.registry import EnvError
+from envs.robust.base import shift_from_options
 
 
 class SimplexRBF:
@@ -74,13 +76,20 @@ class _ShiftedClassic(gymnasium.Env):
         self._t = 0
 
     def _set_shift(self, shift: dict[str, Any]) -> None:
+        # Validate every entry before applying any, so a bad level leaves the physics as they were.
         lo, hi = self.scale_bounds
+        scales: dict[str, float] = {}
         for name, value in shift.items():
             if name not in self.shift_names:
                 raise EnvError(f"{type(self).__name__}: unknown shift {name!r} (allowed: {list(self.shift_names)})")
-            v = float(value)
+            try:
+                v = float(value)
+            except (TypeError, ValueError) as exc:
+                raise EnvError(f"{type(self).__name__}: shift {name}={value!r} is not a number") from exc
             if not lo <= v <= hi:
                 raise EnvError(f"{type(self).__name__}: shift {name}={v} outside the scale range [{lo}, {hi}]")
+            scales[name] = v
+        for name, v in scales.items():
             self.shift[name] = v
             setattr(self.inner, name, self._nominal[name] * v)
         self._derived()
@@ -90,8 +99,9 @@ class _ShiftedClassic(gymnasium.Env):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
-        if options:
-            self._set_shift(options)
+        shift = shift_from_options(options, type(self).__name__)
+        if shift:
+            self._set_shift(shift)
         self._t = 0
         # Seed the inner env from our generator so reset(seed) alone fixes everything.
         obs, _ = self.inner.reset(seed=int(self.np_random.integers(2**31 - 1)))

@@ -60,6 +60,14 @@ class SMACLikeEnv(ParallelEnv):
         self.state_space = gymnasium.spaces.Box(-1.0, 1.0, (self.core.state_dim,), np.float32)
         self._return = 0.0
 
+    @classmethod
+    def batched(cls, n: int, scenario: str | Scenario = "3m", render_mode: str | None = None, **core_kwargs: Any):
+        """``n`` battles as one :class:`envs.smaclike.batch.SMACBatch` (the batched core used
+        directly; what rollout actors step)."""
+        from envs.smaclike.batch import SMACBatch
+
+        return SMACBatch(SMACCore(scenario, n, **core_kwargs))
+
     def observation_space(self, agent: str) -> gymnasium.spaces.Space:
         return self.observation_spaces[agent]
 

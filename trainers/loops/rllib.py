@@ -20,7 +20,6 @@ import functools
 import json
 import shutil
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,17 @@ import numpy as np
 import envs
 
 RLLIB_ENV = "shiftrl_pettingzoo"
+EVAL_FIELDS = frozenset({"shifts", "tasks", "levels", "episodes"})
+RAY_FIELDS = frozenset({"address", "num_workers", "envs_per_worker", "include_dashboard"})
+DEFAULT_ENVS_PER_WORKER = 8
+
+
+def validate(cfg: Any, env_spec: Any) -> None:
+    """Nothing beyond the config class's own checks (RLlib validates the rest on build)."""
+
+
+def num_workers(cfg: Any) -> int:
+    return 0 if cfg.ray.num_workers is None else cfg.ray.num_workers
 
 
 @dataclass(frozen=True)
@@ -47,12 +57,14 @@ class RLlibPPOConfig:
         clip_param: PPO clip.
         entropy_coeff: entropy bonus.
         hidden: MLP layer sizes of the shared policy and value nets.
-        num_env_runners: RLlib EnvRunner actors (0 = sample inside the trial process).
-        num_envs_per_env_runner: environments stepped together by each runner (one batched
-            policy forward for all of them; RLlib's per-step overhead dominates sampling).
-        checkpoint_every: iterations between checkpoints (the last one is always saved).
-        eval_episodes: greedy evaluation episodes after each checkpoint (0 = none).
+        checkpoint_every: iterations between checkpoints (the last one is always saved);
+            the greedy policy is evaluated at each (``eval`` section).
         invalid_action: the env's handling of a masked-out action ("raise" or "stop").
+        extra: further keyword arguments for RLlib's ``PPOConfig.training`` (passed as is).
+
+    EnvRunners are ``ray.num_workers`` (default 0: sample inside the trial process) with
+    ``ray.envs_per_worker`` envs each (default 8: one batched forward for 8 battles, about
+    3x the sampling speed of 1; RLlib's per-step overhead dominates sampling).
     """
 
     iterations: int = 50
@@ -65,10 +77,7 @@ class RLlibPPOConfig:
     clip_param: float = 0.2
     entropy_coeff: float = 0.01
     hidden: tuple[int, ...] = (128, 128)
-    num_env_runners: int = 0
-    num_envs_per_env_runner: int = 8
     checkpoint_every: int = 10
-    eval_episodes: int = 20
     invalid_action: str = "raise"
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -78,8 +87,6 @@ class RLlibPPOConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.minibatch_size > self.train_batch_size:
             raise ValueError(f"minibatch_size {self.minibatch_size} > train_batch_size {self.train_batch_size}")
-        if self.num_env_runners < 0 or self.eval_episodes < 0 or self.num_envs_per_env_runner < 1:
-            raise ValueError("num_env_runners and eval_episodes must be >= 0, num_envs_per_env_runner >= 1")
         if self.invalid_action not in ("raise", "stop"):
             raise ValueError(f"invalid_action must be 'raise' or 'stop', got {self.invalid_action!r}")
 
@@ -180,8 +187,8 @@ def build_ppo(cfg: Any, seed: int) -> Any:
         .environment(RLLIB_ENV, env_config=env_config, disable_env_checking=True)  # its check ignores masks
         .framework("torch")
         .env_runners(
-            num_env_runners=a.num_env_runners,
-            num_envs_per_env_runner=a.num_envs_per_env_runner,
+            num_env_runners=num_workers(cfg),
+            num_envs_per_env_runner=cfg.ray.envs_per_worker or DEFAULT_ENVS_PER_WORKER,
             num_cpus_per_env_runner=1,
         )
         .learners(num_learners=0)
@@ -203,77 +210,86 @@ def build_ppo(cfg: Any, seed: int) -> Any:
     )
 
 
-def greedy_actions(module: Any, observations: np.ndarray, masks: np.ndarray) -> np.ndarray:
-    """Argmax of the shared policy's masked logits for a stack of agents' observations."""
-    import torch
+class RLlibPolicy:
+    """The shared RLModule behind the agents' Policy protocol, so ShiftRL's evaluator and
+    ``shiftrl render`` play RLlib runs like any other: masked argmax (greedy) or a sample
+    from the masked logits drawn with the rng passed in."""
 
-    batch = {
-        "obs": {
-            "observations": torch.as_tensor(np.asarray(observations, np.float32)),
-            "action_mask": torch.as_tensor(np.asarray(masks), dtype=torch.float32),
+    def __init__(self, module: Any) -> None:
+        self.module = module
+
+    def initial_hidden(self, n_envs: int) -> np.ndarray:
+        return np.zeros((n_envs, 0), np.float32)
+
+    def load_weights(self, weights: dict[str, Any]) -> None:
+        self.module.load_state_dict(weights)
+
+    def act(
+        self,
+        obs: np.ndarray,
+        mask: np.ndarray,
+        hidden: np.ndarray,
+        greedy: bool,
+        rng: np.random.Generator,
+        state: np.ndarray | None = None,
+    ) -> Any:
+        import torch
+
+        from agents.protocols import PolicyOutput
+
+        B, N = obs.shape[:2]
+        batch = {
+            "obs": {
+                "observations": torch.as_tensor(np.asarray(obs, np.float32).reshape(B * N, -1)),
+                "action_mask": torch.as_tensor(np.asarray(mask).reshape(B * N, -1), dtype=torch.float32),
+            }
         }
-    }
-    with torch.no_grad():
-        logits = module.forward_inference(batch)["action_dist_inputs"]
-    return logits.argmax(-1).numpy()
+        with torch.no_grad():
+            logits = self.module.forward_inference(batch)["action_dist_inputs"].numpy()
+        if not greedy:
+            logits = logits + rng.gumbel(size=logits.shape)
+        return PolicyOutput(logits.argmax(-1).reshape(B, N), hidden)
 
 
-def load_policy(run_dir: str | Path) -> tuple[Any, Any]:
-    """The greedy shared policy of an rllib_ppo run: (module, config). Weights come from
+def load_policy(run_dir: str | Path, cfg: Any) -> RLlibPolicy:
+    """The greedy shared policy of an rllib_ppo run. Weights come from
     ``checkpoints/policy.pt`` through ``torch.load(weights_only=True)`` (no pickle)."""
     import torch
 
-    from trainers.config import ConfigError, load_config
+    from trainers.config import ConfigError
 
-    run_dir = Path(run_dir)
-    weights = run_dir / "checkpoints" / "policy.pt"
-    if not (run_dir / "config.yaml").is_file() or not weights.is_file():
-        raise ConfigError(f"{run_dir}: not an rllib_ppo run directory with checkpoints/policy.pt")
-    cfg = load_config(run_dir / "config.yaml")
-    if cfg.agent != "rllib_ppo":
-        raise ConfigError(f"{run_dir}: agent is {cfg.agent!r}, not rllib_ppo")
+    weights = Path(run_dir) / "checkpoints" / "policy.pt"
+    if not weights.is_file():
+        raise ConfigError(f"{run_dir}: no checkpoints/policy.pt yet (has the run reached a checkpoint?)")
     env = make_rllib_env({"id": cfg.env.id, "kwargs": dict(cfg.env.kwargs), "imports": list(cfg.imports)})
     aid = env.possible_agents[0]
     module = _module_spec(cfg.agent_config, env.observation_space[aid], env.action_space[aid]).build()
-    module.load_state_dict(torch.load(weights, weights_only=True))
+    try:
+        module.load_state_dict(torch.load(weights, weights_only=True))
+    except Exception as exc:
+        raise ConfigError(f"checkpoint {weights}: unreadable or does not fit the config ({exc})") from exc
     module.eval()
-    return module, cfg
+    return RLlibPolicy(module)
 
 
-def greedy_eval(module: Any, cfg: Any, episodes: int, seed: int) -> dict[str, float]:
-    """Greedy (argmax of the masked logits) episodes of the shared policy on fresh seeds."""
-    env = envs.make(cfg.env.id, **cfg.env.kwargs)
-    wins, returns = [], []
-    for ep in range(episodes):
-        obs, info = env.reset(seed=seed + ep)
-        total, last_info = 0.0, info
-        while env.agents:
-            agents = list(env.agents)
-            observations = np.stack([obs[x]["observation"] for x in agents])
-            acts = greedy_actions(module, observations, np.stack([obs[x]["action_mask"] for x in agents]))
-            obs, rew, _, _, infos = env.step({x: int(acts[i]) for i, x in enumerate(agents)})
-            total += next(iter(rew.values()), 0.0)
-            last_info = infos or last_info
-        wins.append(float(next(iter(last_info.values()))["battle_won"]))
-        returns.append(total)
-    return {"win_rate": float(np.mean(wins)), "return": float(np.mean(returns))}
+def evaluate_run(run_dir: Path, cfg: Any, ctx: Any, checkpoint_path: Path | None = None) -> dict[str, Any]:
+    from trainers.evaluation import evaluate_run_with
+
+    return evaluate_run_with(load_policy(run_dir, cfg), run_dir, cfg, ctx.num_workers)
 
 
-def eval_seed(cfg: Any) -> int:
-    """First seed of the greedy evaluation episodes (disjoint from training seeds)."""
-    return 10_000 + cfg.seed * 1000
+def run(cfg: Any, run_dir: Path, ctx: Any) -> dict[str, Any]:
+    """Trains (or resumes) RLlib PPO in ``run_dir``; returns the results dict.
 
-
-def run_rllib_ppo(
-    cfg: Any,
-    run_dir: Path,
-    progress: Callable[[str], None] = print,
-    report: Callable[[dict[str, Any]], None] | None = None,
-) -> dict[str, Any]:
-    """Trains (or resumes) RLlib PPO in ``run_dir``; returns the results dict."""
+    Resuming uses RLlib's own restore, which unpickles files of the run directory: only
+    resume run directories you created (README, "Trust boundary"). Evaluation and
+    rendering read ``policy.pt`` with weights_only instead.
+    """
     import torch
 
+    from trainers.evaluation import eval_scalars, evaluate_policy
     from trainers.io import atomic_write_json
+    from trainers.sampling import RunnerGroup
     from trainers.tb import TBLogger
 
     torch.set_num_threads(1)  # the trial shares cores with env runners / other trials
@@ -286,9 +302,14 @@ def run_rllib_ppo(
         state = json.loads(state_file.read_text())
         algo.restore_from_path(str(ckpt))
         start_it, history = state["iteration"], state["history"]
-        progress(f"resuming {run_dir.name} from iteration {start_it}")
+        ctx.progress(f"resuming {run_dir.name} from iteration {start_it}")
     tb = TBLogger(run_dir)
+    if start_it == 0:
+        from trainers.config import to_dict
+
+        tb.config(to_dict(cfg))
     t_start = time.time()
+    last_eval = None
     try:
         for it in range(start_it, a.iterations):
             t0 = time.time()
@@ -306,11 +327,13 @@ def run_rllib_ppo(
             tb.scalars("main", losses, steps)
             last = it + 1 == a.iterations
             if (it + 1) % a.checkpoint_every == 0 or last:
-                if a.eval_episodes:
-                    ev = greedy_eval(algo.get_module("shared"), cfg, a.eval_episodes, seed=eval_seed(cfg))
-                    row.update({f"eval_{k}": v for k, v in ev.items()})
-                    tb.scalars("main", {f"eval/greedy/{k}": v for k, v in ev.items()}, steps)
                 _save(algo, ckpt)
+                policy = RLlibPolicy(algo.get_module("shared"))
+                group = RunnerGroup(cfg.env.id, cfg.env.kwargs, policy, cfg.seed, 0, 1, cfg.imports)
+                last_eval = evaluate_policy(group, None, cfg, seed=cfg.seed + 10_000)
+                tags = eval_scalars(last_eval)
+                row.update({"eval_return": tags["eval/greedy/return"], "eval_win_rate": tags["eval/greedy/win_rate"]})
+                tb.scalars("main", tags, steps)
                 history.append(row)
                 atomic_write_json(state_file, {"iteration": it + 1, "history": history})
             else:
@@ -321,19 +344,21 @@ def run_rllib_ppo(
             )
             if "eval_win_rate" in row:
                 msg += f", greedy win rate {row['eval_win_rate']:.2f} (return {row['eval_return']:.2f})"
-            progress(msg)
-            if report is not None:
-                report({"iteration": it + 1, "env_steps": steps, "episodic_return": ret})
+            ctx.progress(msg)
+            if ctx.report is not None:
+                ctx.report({"iteration": it + 1, "env_steps": steps, "episodic_return": ret})
     finally:
         tb.close()
         algo.stop()
     results = {
-        "agent": "rllib_ppo",
+        "kind": "learning_curve",
+        "agent": cfg.agent,
         "env": cfg.env.id,
         "seed": cfg.seed,
         "iterations": a.iterations,
         "history": history,
         "final": history[-1] if history else {},
+        "eval": last_eval,
         "seconds": time.time() - t_start,
     }
     atomic_write_json(run_dir / "results.json", results)

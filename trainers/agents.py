@@ -1,0 +1,220 @@
+"""The agent registry: name -> config class, learner factory and the loop that runs it.
+
+Adding an agent is one folder under agents/ plus one :func:`register_agent` call; every
+command (train, evaluate, compare, render, resume, ``shiftrl agents``) then works for it.
+The loops belong to the runtime (trainers/loops/) and are shared by every agent of a kind:
+
+=============  ===========================================================================
+loop           what the runtime does with the agent
+=============  ===========================================================================
+on_policy      rollout actors sample fixed-length segments of B self-resetting envs with
+               the latest weights; ``learner.update(segment batch)`` once per iteration
+off_policy     actors stream whole episodes into a replay buffer; the learner samples
+               episode batches from it
+closed_form    per replication: collect (or load) data, fit in closed form, evaluate over
+               a shift grid (R2PVI's linear pipeline)
+rllib          RLlib's own algorithm runs the env (trainers/loops/rllib.py, the one adapter)
+=============  ===========================================================================
+
+Entry points are strings (``"package.module:Attr"``) so registering stays cheap and the
+same names resolve in Ray workers. User agents are found the same three ways as user
+envs: a config's ``imports:``, the ``SHIFTRL_PLUGINS`` variable, or an installed package's
+``shiftrl.agents`` (or ``shiftrl.envs``) entry-point group.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import importlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import envs
+from envs.registry import load_entry_point
+
+Loop = Literal["on_policy", "off_policy", "closed_form", "rllib"]
+LOOPS: dict[str, str] = {
+    "on_policy": "trainers.loops.on_policy",
+    "off_policy": "trainers.loops.off_policy",
+    "closed_form": "trainers.loops.closed_form",
+    "rllib": "trainers.loops.rllib",
+}
+_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class AgentError(ValueError):
+    """A bad agent name or registration; the message says what was expected."""
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    """Everything the runtime needs to run one agent name.
+
+    Attributes:
+        name: what users write in ``agent:`` (one name per method a user picks).
+        config: ``"module:Class"`` of the agent's frozen config dataclass.
+        loop: which runtime loop runs it (see the module docstring).
+        learner: ``"module:factory"`` called as ``factory(config, spaces, seed)`` and
+            returning an :class:`agents.protocols.Learner`; None for ``rllib`` agents.
+        env_kinds: env kinds it accepts ("gymnasium", "pettingzoo").
+        description: one line for ``shiftrl agents``.
+        defaults: config values that define this name when several names share one
+            learner (e.g. ``mappo`` = the PPO learner with a state critic); a user's config
+            may not contradict them.
+    """
+
+    name: str
+    config: str
+    loop: Loop
+    learner: str | None = None
+    env_kinds: tuple[str, ...] = ("gymnasium", "pettingzoo")
+    description: str = ""
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+
+    def config_class(self) -> type:
+        cls = load_entry_point(self.config)
+        if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
+            raise AgentError(f"agent {self.name!r}: config {self.config!r} is not a dataclass")
+        return cls
+
+    def make_learner(self, config: Any, spaces: Any, seed: int) -> Any:
+        if self.learner is None:
+            raise AgentError(f"agent {self.name!r} runs inside RLlib and has no learner of ours")
+        return load_entry_point(self.learner)(config, spaces, seed)
+
+    def loop_module(self) -> Any:
+        return importlib.import_module(LOOPS[self.loop])
+
+
+_AGENTS: dict[str, AgentSpec] = {}
+
+
+def register_agent(
+    name: str,
+    *,
+    config: str,
+    loop: Loop,
+    learner: str | None = None,
+    env_kinds: tuple[str, ...] | list[str] = ("gymnasium", "pettingzoo"),
+    description: str = "",
+    defaults: Mapping[str, Any] | None = None,
+    override: bool = False,
+) -> AgentSpec:
+    """Registers an agent name for every ShiftRL command.
+
+    Args:
+        name: lower-case identifier, e.g. ``"ppo"``.
+        config: ``"package.module:ConfigClass"`` (a frozen dataclass, one docstring per field).
+        loop: ``"on_policy"``, ``"off_policy"``, ``"closed_form"`` or ``"rllib"``.
+        learner: ``"package.module:factory"`` building the learner (None for rllib).
+        env_kinds: env kinds the agent accepts.
+        description: one line for ``shiftrl agents``.
+        defaults: config values that define this name (shared learners).
+        override: allow replacing an existing name.
+
+    Returns:
+        The stored spec.
+    """
+    if not _NAME_RE.match(name):
+        raise AgentError(f"agent name {name!r} must be lower-case letters, digits and '_' (e.g. 'my_ppo')")
+    if loop not in LOOPS:
+        raise AgentError(f"agent {name!r}: loop must be one of {sorted(LOOPS)}, got {loop!r}")
+    if loop != "rllib" and not learner:
+        raise AgentError(f"agent {name!r}: loop {loop!r} needs a learner factory 'package.module:function'")
+    for ep in (config, learner):
+        if ep is not None and ":" not in ep:
+            raise AgentError(f"agent {name!r}: entry point {ep!r} must look like 'package.module:Name'")
+    bad = sorted(set(env_kinds) - {"gymnasium", "pettingzoo"})
+    if bad:
+        raise AgentError(f"agent {name!r}: env_kinds {bad} not in ['gymnasium', 'pettingzoo']")
+    spec = AgentSpec(name, config, loop, learner, tuple(env_kinds), description, dict(defaults or {}))
+    if name in _AGENTS and not override and _AGENTS[name] != spec:
+        raise AgentError(f"agent {name!r} is already registered (config {_AGENTS[name].config!r})")
+    _AGENTS[name] = spec
+    return spec
+
+
+def load_plugins(modules: tuple[str, ...] | list[str] = ()) -> None:
+    """Imports plugin modules that register envs and agents (config ``imports``,
+    SHIFTRL_PLUGINS, entry-point groups ``shiftrl.envs`` and ``shiftrl.agents``)."""
+    from importlib.metadata import entry_points
+
+    names = [ep.value.partition(":")[0] for ep in entry_points(group="shiftrl.agents")]
+    envs.load_plugins(tuple(names) + tuple(modules))
+
+
+def agent_spec(name: str) -> AgentSpec:
+    """The spec of ``name``, or an AgentError listing the registered names."""
+    if name not in _AGENTS:
+        close = difflib.get_close_matches(name, list(_AGENTS), n=3)
+        hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+        raise AgentError(f"unknown agent {name!r}{hint}; registered: {sorted(_AGENTS)} (`shiftrl agents` lists them)")
+    return _AGENTS[name]
+
+
+def registered_agents() -> dict[str, AgentSpec]:
+    return dict(sorted(_AGENTS.items()))
+
+
+def describe_agents() -> str:
+    """The text of ``shiftrl agents``: each agent, its loop, env kinds and config fields."""
+    from trainers.config import field_docs
+
+    lines = []
+    for spec in registered_agents().values():
+        lines.append(f"{spec.name}  [{spec.loop}; envs: {', '.join(spec.env_kinds)}]  {spec.description}")
+        try:
+            cls = spec.config_class()
+        except Exception as exc:  # noqa: BLE001 - a broken plugin must not hide the others
+            lines.append(f"    cannot load config {spec.config}: {exc}")
+            continue
+        docs = field_docs(cls)
+        for f in dataclasses.fields(cls):
+            default = spec.defaults.get(f.name, _default(f))
+            lines.append(f"    {f.name} = {default!r}: {docs.get(f.name, '')}")
+    return "\n".join(lines)
+
+
+def _default(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return "<required>"
+
+
+# -- built-in agents ----------------------------------------------------------------------------
+register_agent(
+    "r2pvi",
+    config="agents.r2pvi.config:R2PVIConfig",
+    loop="closed_form",
+    learner="agents.r2pvi.learner:make_learner",
+    env_kinds=("gymnasium",),
+    description="R2PVI (Tang, Liu & Xu 2025) with PEVI and DRPVI: linear robust offline RL over a shift grid",
+)
+register_agent(
+    "rllib_ppo",
+    config="trainers.loops.rllib:RLlibPPOConfig",
+    loop="rllib",
+    env_kinds=("pettingzoo",),
+    description="RLlib's own PPO, one shared action-masked policy (RLlib's new API stack)",
+)
+register_agent(
+    "ppo",
+    config="agents.ppo.config:PPOConfig",
+    loop="on_policy",
+    learner="agents.ppo.learner:make_learner",
+    description="recurrent PPO with one shared, action-masked policy (IPPO for teams; plain PPO for one agent)",
+)
+register_agent(
+    "mappo",
+    config="agents.ppo.config:PPOConfig",
+    loop="on_policy",
+    learner="agents.ppo.learner:make_learner",
+    env_kinds=("pettingzoo",),
+    description="MAPPO (Yu et al. 2022): the PPO learner with a centralised critic on the global state",
+    defaults={"critic_input": "state"},
+)

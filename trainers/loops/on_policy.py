@@ -1,0 +1,171 @@
+"""The on-policy loop, shared by every agent registered with ``loop="on_policy"`` (PPO,
+MAPPO; DRED's PPO next): each iteration the rollout runners sample T steps of their B
+self-resetting envs with the latest weights (synchronously: deterministic under a seed for
+a fixed number of runners), the learner updates once, and the runtime logs, evaluates and
+checkpoints.
+
+The agent config must have ``env_steps`` (budget), ``n_steps`` (T) and
+``checkpoint_every`` (iterations). Checkpoints hold the learner's state dicts (networks,
+optimiser, RNGs, counters) and the loop's counters and history; ``--resume`` restores them
+exactly. The envs' in-flight episodes are not checkpointed: a resumed run starts fresh
+episodes with streams keyed by (seed, resume iteration), so it continues the same learner
+but is not bit-identical to an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import envs
+from trainers import checkpoint
+from trainers.config import ConfigError, ExperimentConfig, to_dict
+from trainers.io import atomic_write_json
+from trainers.loops import RunContext
+from trainers.tb import TBLogger
+
+EVAL_FIELDS = frozenset({"shifts", "tasks", "levels", "episodes", "every"})
+RAY_FIELDS = frozenset({"address", "num_workers", "envs_per_worker", "include_dashboard"})
+DEFAULT_ENVS_PER_WORKER = 8
+REQUIRED = ("env_steps", "n_steps", "checkpoint_every")
+
+
+def validate(cfg: ExperimentConfig, env_spec: envs.EnvSpec) -> None:
+    missing = [k for k in REQUIRED if not hasattr(cfg.agent_config, k)]
+    if missing:
+        raise ConfigError(f"agent {cfg.agent!r}: an on_policy agent's config needs fields {missing}")
+
+
+def num_workers(cfg: ExperimentConfig) -> int | None:
+    return cfg.ray.num_workers
+
+
+def envs_per_worker(cfg: ExperimentConfig) -> int:
+    return cfg.ray.envs_per_worker or DEFAULT_ENVS_PER_WORKER
+
+
+def _build(cfg: ExperimentConfig) -> tuple[Any, Any]:
+    from trainers.agents import agent_spec
+    from trainers.sampling import env_spaces
+
+    spaces = env_spaces(cfg.env.id, cfg.env.kwargs)
+    return agent_spec(cfg.agent).make_learner(cfg.agent_config, spaces, cfg.seed), spaces
+
+
+def run(cfg: ExperimentConfig, run_dir: Path, ctx: RunContext) -> dict[str, Any]:
+    from trainers.evaluation import eval_scalars, evaluate_policy
+    from trainers.sampling import RunnerGroup
+
+    a = cfg.agent_config
+    learner, spaces = _build(cfg)
+    ckpt = run_dir / "checkpoints" / "state.pt"
+    loop: dict[str, Any] = {"iteration": 0, "env_steps": 0, "history": [], "evals": [], "next_eval": 0}
+    if ckpt.exists():
+        learner_state, loop = checkpoint.load(ckpt)
+        learner.load_state_dict(learner_state)
+        ctx.progress(f"resuming {run_dir.name} from iteration {loop['iteration']} ({loop['env_steps']} env steps)")
+    B = envs_per_worker(cfg)
+    runners = max(ctx.num_workers, 1)
+    steps_per_iter = runners * B * a.n_steps
+    iterations = max(1, math.ceil(a.env_steps / steps_per_iter))
+    group = RunnerGroup(
+        cfg.env.id, cfg.env.kwargs, learner.policy(), (cfg.seed, loop["iteration"]), ctx.num_workers, B, cfg.imports
+    )
+    tb = TBLogger(run_dir)
+    if loop["iteration"] == 0:
+        tb.config(to_dict(cfg))
+    ctx.progress(
+        f"{cfg.agent} on {cfg.env.id}: {iterations} iterations x {steps_per_iter} env steps "
+        f"({runners} runner(s) x {B} envs x {a.n_steps} steps), {spaces.n_agents} agent(s)"
+    )
+    recent: list[dict[str, Any]] = []
+    try:
+        for it in range(loop["iteration"], iterations):
+            t0 = time.time()
+            group.set_weights(learner.weights())
+            batch, episodes = group.sample(a.n_steps)
+            t_sample = time.time() - t0
+            losses = learner.update(batch)
+            loop["env_steps"] += steps_per_iter
+            steps = loop["env_steps"]
+            recent = (recent + episodes)[-100:]
+            row = {
+                "iteration": it + 1,
+                "env_steps": steps,
+                "episodes": len(episodes),
+                "episodic_return": float(np.mean([e["return"] for e in recent])) if recent else float("nan"),
+                "win_rate": float(np.mean([e["won"] for e in recent])) if recent else float("nan"),
+                "episode_length": float(np.mean([e["length"] for e in recent])) if recent else float("nan"),
+                "sps": steps_per_iter / max(time.time() - t0, 1e-9),
+                "sample_sps": steps_per_iter / max(t_sample, 1e-9),
+            }
+            charts = {
+                "charts/episodic_return": row["episodic_return"],
+                "charts/episode_length": row["episode_length"],
+                "charts/SPS": row["sps"],
+            }
+            if spaces.n_agents > 1:
+                charts["charts/win_rate"] = row["win_rate"]
+            tb.scalars("main", charts, steps)
+            tb.scalars("main", {f"losses/{k}": v for k, v in losses.items()}, steps)
+            last = it + 1 == iterations
+            msg = (
+                f"iter {it + 1}/{iterations}: env steps {steps}, return {row['episodic_return']:.3f}"
+                + (f", win rate {row['win_rate']:.2f}" if spaces.n_agents > 1 else "")
+                + f", {row['sps']:.0f} steps/s (sampling {row['sample_sps']:.0f})"
+            )
+            if (cfg.eval.every and steps >= loop["next_eval"]) or last:
+                result = evaluate_policy(group, learner.weights(), cfg, seed=cfg.seed + 10_000)
+                tags = eval_scalars(result)
+                tb.scalars("main", tags, steps)
+                row.update({"eval_return": tags["eval/greedy/return"], "eval_win_rate": tags["eval/greedy/win_rate"]})
+                loop["evals"].append({"env_steps": steps, **result})
+                loop["next_eval"] = steps + cfg.eval.every
+                msg += f" | greedy return {row['eval_return']:.3f}"
+                if spaces.n_agents > 1:
+                    msg += f", greedy win rate {row['eval_win_rate']:.2f}"
+            loop["history"].append(row)
+            loop["iteration"] = it + 1
+            if (it + 1) % a.checkpoint_every == 0 or last:
+                checkpoint.save(ckpt, learner.state_dict(), loop)
+            ctx.progress(msg)
+            if ctx.report:
+                ctx.report({"iteration": it + 1, "env_steps": steps, "episodic_return": row["episodic_return"]})
+    finally:
+        tb.close()
+        group.close()
+    results = {
+        "kind": "learning_curve",
+        "agent": cfg.agent,
+        "env": cfg.env.id,
+        "seed": cfg.seed,
+        "history": loop["history"],
+        "final": loop["history"][-1] if loop["history"] else {},
+        "eval": loop["evals"][-1] if loop["evals"] else None,
+    }
+    atomic_write_json(run_dir / "results.json", results)
+    return results
+
+
+def load_policy(run_dir: Path, cfg: ExperimentConfig) -> Any:
+    """The run's acting policy with its last checkpointed weights."""
+    ckpt = run_dir / "checkpoints" / "state.pt"
+    if not ckpt.is_file():
+        raise ConfigError(f"{run_dir}: no checkpoint yet (checkpoints/state.pt)")
+    learner, _ = _build(cfg)
+    state, _ = checkpoint.load(ckpt)
+    try:
+        learner.load_state_dict(state)
+    except (KeyError, RuntimeError, ValueError) as exc:
+        raise ConfigError(f"checkpoint {ckpt}: does not fit agent {cfg.agent!r} on {cfg.env.id} ({exc})") from exc
+    return learner.policy()
+
+
+def evaluate_run(run_dir: Path, cfg: ExperimentConfig, ctx: RunContext, checkpoint_path: Path | None = None) -> Any:
+    from trainers.evaluation import evaluate_run_with
+
+    return evaluate_run_with(load_policy(run_dir, cfg), run_dir, cfg, ctx.num_workers)
