@@ -163,3 +163,50 @@ class Learner(Protocol):
         ...
 
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+@runtime_checkable
+class LevelSampler(Protocol):
+    """Chooses each environment's next task or level at reset (a level-replay curriculum).
+
+    The runtime asks for the current distribution before each rollout, records the level
+    index of every episode in the batch's ``task`` key, and sends per-episode scores back.
+    An agent supplies one through ``learner.make_level_sampler(n_levels, seed)``; without
+    it the runtime samples levels uniformly.
+    """
+
+    def probs(self) -> np.ndarray:
+        """(n_levels,) probabilities of the next resets."""
+        ...
+
+    def update(self, levels: np.ndarray, scores: np.ndarray) -> None:
+        """Per-episode results: the level index and the agent's score of each episode."""
+        ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+class UniformLevelSampler:
+    """Every level equally often; remembers how often each was played and its mean score
+    (reported in results), which is what a curriculum would act on."""
+
+    def __init__(self, n_levels: int) -> None:
+        self.n = n_levels
+        self.counts = np.zeros(n_levels, np.int64)
+        self.score_sum = np.zeros(n_levels)
+
+    def probs(self) -> np.ndarray:
+        return np.full(self.n, 1.0 / self.n)
+
+    def update(self, levels: np.ndarray, scores: np.ndarray) -> None:
+        np.add.at(self.counts, levels, 1)
+        np.add.at(self.score_sum, levels, scores)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"counts": self.counts.tolist(), "score_sum": self.score_sum.tolist()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.counts = np.asarray(state["counts"], np.int64)
+        self.score_sum = np.asarray(state["score_sum"], float)

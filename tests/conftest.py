@@ -8,6 +8,12 @@ import pytest
 
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 
+import envs
+
+# Envs from SHIFTRL_PLUGINS and installed entry points are registered before collection,
+# so the registry-driven tests (tests/test_env_api.py) check them too.
+envs.load_plugins()
+
 
 @pytest.fixture(scope="session")
 def ray_local():

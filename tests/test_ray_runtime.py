@@ -66,7 +66,14 @@ def _train_cmd(*args):
 
 def test_killed_run_resumes_from_its_checkpoints_and_matches_an_uninterrupted_run(tmp_path):
     cfg = ROOT / "configs/r2pvi/linear_mdp.yaml"
-    sets = ["--set", f"runs_dir={tmp_path / 'runs'}", "--set", "replications=40", "--set", "eval.episodes=200"]
+    sets = [
+        "--set",
+        f"runs_dir={tmp_path / 'runs'}",
+        "--set",
+        "agent_config.replications=40",
+        "--set",
+        "eval.episodes=200",
+    ]
     proc = subprocess.Popen(
         _train_cmd(str(cfg), *sets),
         cwd=tmp_path,
@@ -171,7 +178,7 @@ def test_seeds_run_as_separate_tune_trials(ray_local, tmp_path):
 
     dirs = train(
         str(ROOT / "configs/r2pvi/linear_mdp.yaml"),
-        ["replications=2", f"runs_dir={tmp_path}", "eval.episodes=20"],
+        ["agent_config.replications=2", f"runs_dir={tmp_path}", "eval.episodes=20"],
         seeds=2,
     )
     assert [d.name.split("__")[2] for d in dirs] == ["0", "1"]

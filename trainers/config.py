@@ -30,10 +30,13 @@ class EnvConfig:
     Attributes:
         id: registered env id (``shiftrl envs`` lists them).
         kwargs: constructor kwargs on top of the registered defaults.
+        levels: a level-set file (``envs.levels``) to train on: every reset plays one of its
+            levels, chosen by the agent's level sampler (uniform when it has none).
     """
 
     id: str = "RobustLinearMDP-v0"
     kwargs: dict[str, Any] = field(default_factory=dict)
+    levels: str | None = None
 
 
 @dataclass(frozen=True)
@@ -385,13 +388,17 @@ def validate(cfg: ExperimentConfig) -> None:
         raise ConfigError(
             f"eval.tasks: {unknown_tasks} are not tasks of {env_spec.id!r} (tasks: {list(env_spec.tasks) or 'none'})"
         )
-    if cfg.eval.levels is not None:
+    for key, path in (("eval.levels", cfg.eval.levels), ("env.levels", cfg.env.levels)):
+        if path is None:
+            continue
         from envs.levels import LevelError, check_level_set, load_level_set
 
         try:
-            check_level_set(load_level_set(cfg.eval.levels), env_spec)
+            check_level_set(load_level_set(path), env_spec)
         except LevelError as exc:
-            raise ConfigError(f"eval.levels: {exc}") from exc
+            raise ConfigError(f"{key}: {exc}") from exc
+    if cfg.env.levels is not None and "levels" not in getattr(loop, "ENV_FIELDS", ()):
+        raise ConfigError(f"env.levels: agent {cfg.agent!r} ({spec.loop} loop) does not train on level sets")
     if cfg.ray.num_workers is not None and cfg.ray.num_workers < 0:
         raise ConfigError(f"ray.num_workers: must be >= 0, got {cfg.ray.num_workers}")
     if cfg.ray.envs_per_worker is not None and cfg.ray.envs_per_worker < 1:

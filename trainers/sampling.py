@@ -112,6 +112,7 @@ class EnvRunner:
         self.pick_rng = np.random.default_rng(pick_ss)
         self.distribution: ResetDistribution | None = None
         self._eval_envs: dict[int, BatchEnv] = {}
+        self._open: list[dict[str, Any]] | None = None  # partial episodes of ``episodes``
         self._started = False
 
     # -- configuration --------------------------------------------------------------------
@@ -171,6 +172,9 @@ class EnvRunner:
             self.distribution = distribution
         if not self._started:
             self._start()
+        if self._open is not None:  # switching from whole episodes to segments: restart cleanly
+            self._reset(np.arange(self.B))
+            self._open = None
         B, N, T = self.B, self.N, n_steps
         cols: dict[str, list[np.ndarray]] = {}
         finals_obs = np.zeros((T, B, N, *self.env.obs_shape), np.float32)
@@ -224,6 +228,7 @@ class EnvRunner:
                 "won": bool(info["won"][b]),
                 "task": int(self._task[b]),
                 "terminated": bool(term[b]),
+                "env": int(b),
             }
             for b in ids
         ]
@@ -239,7 +244,9 @@ class EnvRunner:
             self.distribution = distribution
         if not self._started:
             self._start()
-        open_eps: list[dict[str, list]] = [self._new_episode(b) for b in range(self.B)]
+        if self._open is None:  # episodes in flight carry over between calls
+            self._open = [self._new_episode(b) for b in range(self.B)]
+        open_eps = self._open
         done_eps: list[dict[str, Any]] = []
         records: list[dict[str, Any]] = []
         while len(done_eps) < n_episodes:
@@ -321,14 +328,16 @@ class EnvRunner:
                 hidden = res.hidden
                 ret += np.where(running, reward, 0.0)
                 length += running
-                done = (term | trunc) & running
+                ended = term | trunc
+                done = ended & running
                 if done.any():
                     won[done] = env.episode_info()["won"][done]
                     running &= ~done
                     if not running.any():
                         break
+                if ended.any():
                     # finished envs restart (the batch steps together); their data is ignored
-                    ids = np.flatnonzero(term | trunc)
+                    ids = np.flatnonzero(ended)
                     env.reset(ids.tolist(), [0] * len(ids), [options] * len(ids))
             out["return"].extend(ret.tolist())
             out["length"].extend(length.tolist())
@@ -382,6 +391,8 @@ class RunnerGroup:
         num_workers: Ray actors (0 = in-process, for tests and tiny runs).
         envs_per_worker: B per runner.
         max_replacements: dead runners replaced before the run gives up.
+        schedule_timeout: seconds the actors may take to start before the request is
+            declared impossible (ResourceError) instead of hanging.
     """
 
     def __init__(
@@ -394,6 +405,7 @@ class RunnerGroup:
         envs_per_worker: int,
         imports: Sequence[str] = (),
         max_replacements: int = 10,
+        schedule_timeout: float = 120.0,
     ) -> None:
         self.args = (env_id, dict(env_kwargs), envs_per_worker, seed)
         self.policy, self.imports = policy, tuple(imports)
@@ -407,7 +419,26 @@ class RunnerGroup:
         else:
             self.local = None
             self.actors = [self._spawn(i) for i in range(num_workers)]
+            self._await_start(schedule_timeout)
         self._inflight: dict[Any, int] = {}
+
+    def _await_start(self, timeout: float) -> None:
+        """Fails fast when the actors cannot be placed (a request larger than the cluster
+        would otherwise stay pending forever)."""
+        import ray
+
+        from trainers.runtime import ResourceError
+
+        refs = [a.pid.remote() for a in self.actors]
+        ready, _ = ray.wait(refs, num_returns=len(refs), timeout=timeout)
+        if len(ready) < len(refs):
+            total = ray.cluster_resources().get("CPU", 0)
+            free = ray.available_resources().get("CPU", 0)
+            self.close()
+            raise ResourceError(
+                f"{len(refs) - len(ready)} of {len(refs)} rollout actors (1 CPU each) could not start within "
+                f"{timeout:.0f} s: the cluster has {total:g} CPUs, {free:g} free; lower ray.num_workers"
+            )
 
     def _make_local(self, i: int) -> EnvRunner:
         env_id, kw, B, seed = self.args

@@ -141,6 +141,8 @@ def _run(cfg: ExperimentConfig, run_dir: Path, ctx: RunContext, pool: RolloutPoo
     ckpt = run_dir / "checkpoints"
     ckpt.mkdir(parents=True, exist_ok=True)
     tb = TBLogger(run_dir)
+    if not list(ckpt.glob("rep_*.json")):
+        tb.config(to_dict(cfg))
     per_rep: list[dict[str, Any]] = []
     start = time.time()
     done = sorted(ckpt.glob("rep_*.json"))

@@ -30,6 +30,7 @@ from trainers.tb import TBLogger
 
 EVAL_FIELDS = frozenset({"shifts", "tasks", "levels", "episodes", "every"})
 RAY_FIELDS = frozenset({"address", "num_workers", "envs_per_worker", "include_dashboard"})
+ENV_FIELDS = frozenset({"levels"})
 DEFAULT_ENVS_PER_WORKER = 8
 REQUIRED = ("env_steps", "n_steps", "checkpoint_every")
 
@@ -63,7 +64,7 @@ def run(cfg: ExperimentConfig, run_dir: Path, ctx: RunContext) -> dict[str, Any]
     a = cfg.agent_config
     learner, spaces = _build(cfg)
     ckpt = run_dir / "checkpoints" / "state.pt"
-    loop: dict[str, Any] = {"iteration": 0, "env_steps": 0, "history": [], "evals": [], "next_eval": 0}
+    loop: dict[str, Any] = {"iteration": 0, "env_steps": 0, "history": [], "evals": [], "next_eval": cfg.eval.every}
     if ckpt.exists():
         learner_state, loop = checkpoint.load(ckpt)
         learner.load_state_dict(learner_state)
@@ -72,6 +73,20 @@ def run(cfg: ExperimentConfig, run_dir: Path, ctx: RunContext) -> dict[str, Any]
     runners = max(ctx.num_workers, 1)
     steps_per_iter = runners * B * a.n_steps
     iterations = max(1, math.ceil(a.env_steps / steps_per_iter))
+    sampler: Any = None
+    distribution: Any = None
+    level_options: tuple[dict[str, Any], ...] = ()
+    if cfg.env.levels:
+        from agents.protocols import UniformLevelSampler
+        from envs.levels import load_level_set
+        from trainers.sampling import ResetDistribution
+
+        level_set = load_level_set(cfg.env.levels)
+        level_options = tuple({"level": dict(p)} for p in level_set.levels)
+        make = getattr(learner, "make_level_sampler", None)
+        sampler = make(len(level_options), cfg.seed) if make else UniformLevelSampler(len(level_options))
+        if "sampler" in loop:
+            sampler.load_state_dict(loop["sampler"])
     group = RunnerGroup(
         cfg.env.id, cfg.env.kwargs, learner.policy(), (cfg.seed, loop["iteration"]), ctx.num_workers, B, cfg.imports
     )
@@ -87,9 +102,17 @@ def run(cfg: ExperimentConfig, run_dir: Path, ctx: RunContext) -> dict[str, Any]
         for it in range(loop["iteration"], iterations):
             t0 = time.time()
             group.set_weights(learner.weights())
-            batch, episodes = group.sample(a.n_steps)
+            if sampler is not None:
+                distribution = ResetDistribution(level_options, np.asarray(sampler.probs(), float))
+            batch, episodes = group.sample(a.n_steps, distribution)
             t_sample = time.time() - t0
             losses = learner.update(batch)
+            if sampler is not None and episodes:
+                # the agent's per-episode scores when it defines them (level replay), else returns
+                score = getattr(learner, "episode_scores", None)
+                scores = score(batch, episodes) if score else np.array([e["return"] for e in episodes])
+                sampler.update(np.array([e["task"] for e in episodes]), np.asarray(scores, float))
+                loop["sampler"] = sampler.state_dict()
             loop["env_steps"] += steps_per_iter
             steps = loop["env_steps"]
             recent = (recent + episodes)[-100:]
@@ -146,6 +169,7 @@ def run(cfg: ExperimentConfig, run_dir: Path, ctx: RunContext) -> dict[str, Any]
         "history": loop["history"],
         "final": loop["history"][-1] if loop["history"] else {},
         "eval": loop["evals"][-1] if loop["evals"] else None,
+        "level_sampler": loop.get("sampler"),
     }
     atomic_write_json(run_dir / "results.json", results)
     return results

@@ -1,0 +1,174 @@
+"""The agent registry and the contract every registered agent keeps: save then load gives
+identical greedy actions, the loss terms are finite, and a restored learner continues
+exactly as the original would (networks, optimiser and RNG state all restored)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from trainers.agents import AgentError, agent_spec, register_agent, registered_agents
+from trainers.config import ConfigError, load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV_FOR_KIND = {"pettingzoo": "SMAClike-3m-v0", "gymnasium": "ShiftedCartPole-v0"}
+
+
+def _env_for(spec):
+    return ENV_FOR_KIND["pettingzoo" if "pettingzoo" in spec.env_kinds else "gymnasium"]
+
+
+def _greedy(policy, batch):
+    """Greedy actions of a policy on a batch's first step (its recorded hidden state)."""
+    out = policy.act(
+        batch["obs"][:, 0], batch["mask"][:, 0], batch["h0"], True, np.random.default_rng(0), state=batch["state"][:, 0]
+    )
+    return out.actions
+
+
+def _contract_online(name, tmp_path):
+    import torch
+
+    from trainers import checkpoint
+    from trainers.sampling import EnvRunner, env_spaces
+
+    spec = agent_spec(name)
+    env_id = _env_for(spec)
+    cfg = load_config(None, [f"agent={name}", f"env.id={env_id}"]).agent_config
+    spaces = env_spaces(env_id)
+    learner = spec.make_learner(cfg, spaces, 0)
+    runner = EnvRunner(env_id, {}, 4, 0, 0, learner.policy())
+    batch, _ = runner.sample(16)
+    terms = learner.update(batch)
+    assert terms and all(np.isfinite(v) for k, v in terms.items() if k != "explained_variance"), terms
+    checkpoint.save(tmp_path / "state.pt", learner.state_dict(), {"iteration": 1})
+    restored = spec.make_learner(cfg, spaces, 123)  # another seed: everything must come from the file
+    state, loop = checkpoint.load(tmp_path / "state.pt")
+    restored.load_state_dict(state)
+    assert loop == {"iteration": 1}
+    np.testing.assert_array_equal(_greedy(learner.policy(), batch), _greedy(restored.policy(), batch))
+    # the next update is identical: optimiser moments, minibatch RNG and counters restored
+    batch2, _ = runner.sample(16)
+    a, b = learner.update(batch2), restored.update(batch2)
+    assert a == b
+    for x, y in zip(learner.weights().values(), restored.weights().values()):
+        torch.testing.assert_close(x, y, rtol=0, atol=0)
+
+
+def _contract_closed_form(name, tmp_path):
+    import envs
+    from agents.r2pvi import make_linear_batch
+    from envs.episodes import run_episodes
+    from trainers.io import atomic_save_npz, load_npz
+    from trainers.policies import RandomPolicy
+
+    spec = agent_spec(name)
+    cfg = load_config(ROOT / "configs/r2pvi/linear_mdp.yaml").agent_config
+    env = envs.make("RobustLinearMDP-v0")
+    s = env.linear_structure()
+    ep = run_episodes(env, RandomPolicy(16), 50, 0)
+    batch = make_linear_batch(ep.observations, ep.actions, ep.rewards, ep.lengths, ep.terminations, s)
+    learner = spec.make_learner(cfg, s, 0)
+    terms = learner.update(batch)
+    assert terms and all(np.isfinite(v) for v in terms.values())
+    atomic_save_npz(tmp_path / "rep.npz", learner.state_dict())
+    restored = spec.make_learner(cfg, s, 0)
+    restored.load_state_dict(load_npz(tmp_path / "rep.npz"))
+    obs = ep.observations.reshape(-1, *ep.observations.shape[2:])
+    for label in learner.methods:
+        for h in range(s.horizon):
+            a = learner.methods[label].act(s.features(obs), s.stop_values(obs), h)
+            b = restored.methods[label].act(s.features(obs), s.stop_values(obs), h)
+            np.testing.assert_array_equal(a, b)
+
+
+def _contract_rllib(name, tmp_path):
+    import io
+
+    import torch
+
+    from trainers.loops.rllib import RLlibPolicy, _module_spec, make_rllib_env
+    from trainers.sampling import EnvRunner
+
+    cfg = load_config(None, [f"agent={name}", "env.id=SMAClike-3m-v0"])
+    env = make_rllib_env({"id": "SMAClike-3m-v0", "kwargs": {}})
+    aid = env.possible_agents[0]
+    build = _module_spec(cfg.agent_config, env.observation_space[aid], env.action_space[aid]).build
+    module = build()
+    runner = EnvRunner("SMAClike-3m-v0", {}, 4, 0, 0, RLlibPolicy(module))
+    batch, _ = runner.sample(8)
+    buf = io.BytesIO()
+    torch.save(module.state_dict(), buf)
+    buf.seek(0)
+    other = build()
+    other.load_state_dict(torch.load(buf, weights_only=True))
+    np.testing.assert_array_equal(_greedy(RLlibPolicy(module), batch), _greedy(RLlibPolicy(other), batch))
+    # RLlib's learner owns update(); its loss terms are checked in TensorBoard (tests/test_rllib_ppo.py)
+
+
+CONTRACTS = {"on_policy": _contract_online, "closed_form": _contract_closed_form, "rllib": _contract_rllib}
+
+
+@pytest.mark.parametrize("name", sorted(registered_agents()))
+def test_every_registered_agent_keeps_the_contract(name, tmp_path):
+    spec = agent_spec(name)
+    if spec.loop not in CONTRACTS:
+        pytest.fail(f"agent {name!r} runs the {spec.loop} loop, which has no contract test yet: add one here")
+    CONTRACTS[spec.loop](name, tmp_path)
+
+
+def test_shiftrl_agents_lists_every_agent_with_its_fields():
+    out = subprocess.run(
+        [sys.executable, "-m", "trainers", "agents"], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
+    assert out.returncode == 0, out.stderr
+    for name, spec in registered_agents().items():
+        assert f"{name}  [{spec.loop};" in out.stdout
+    assert "critic_input = 'state'" in out.stdout  # mappo shows the value that defines it
+    assert "n_steps = 128: steps per env per iteration" in out.stdout
+
+
+def test_bad_registrations_are_rejected():
+    with pytest.raises(AgentError, match="must be lower-case"):
+        register_agent("My-PPO", config="a:b", loop="on_policy", learner="a:c")
+    with pytest.raises(AgentError, match="loop must be one of"):
+        register_agent("x1", config="a:b", loop="magic", learner="a:c")  # type: ignore[arg-type]
+    with pytest.raises(AgentError, match="needs a learner factory"):
+        register_agent("x2", config="a:b", loop="on_policy")
+    with pytest.raises(AgentError, match="already registered"):
+        register_agent("ppo", config="agents.r2pvi.config:R2PVIConfig", loop="closed_form", learner="a:b")
+
+
+PLUGIN = """
+from trainers.agents import register_agent
+
+register_agent(
+    "tiny_ppo",
+    config="agents.ppo.config:PPOConfig",
+    loop="on_policy",
+    learner="agents.ppo.learner:make_learner",
+    description="a user's agent: PPO without recurrence",
+    defaults={"recurrent": "none"},
+)
+"""
+
+
+def test_user_agent_registered_by_a_plugin_module_runs_through_every_command(tmp_path, monkeypatch):
+    (tmp_path / "my_agents.py").write_text(PLUGIN)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    cfg = load_config(None, ["agent=tiny_ppo", "env.id=ShiftedCartPole-v0", "imports=[my_agents]"])
+    assert cfg.agent_config.recurrent == "none"
+    with pytest.raises(ConfigError, match=r"agent_config.recurrent: agent 'tiny_ppo' is defined by recurrent='none'"):
+        load_config(
+            None,
+            ["agent=tiny_ppo", "env.id=ShiftedCartPole-v0", "imports=[my_agents]", "agent_config.recurrent=gru"],
+        )
+    env = {**__import__("os").environ, "SHIFTRL_PLUGINS": "my_agents", "PYTHONPATH": str(tmp_path)}
+    out = subprocess.run(
+        [sys.executable, "-m", "trainers", "agents"], capture_output=True, text=True, timeout=120, cwd=ROOT, env=env
+    )
+    assert "tiny_ppo  [on_policy; envs: gymnasium, pettingzoo]  a user's agent" in out.stdout, out.stderr
