@@ -1,6 +1,7 @@
 """Sampling throughput of ShiftRL's env runners against RLlib's, same machine, same run.
 
     python benchmarks/sampling_throughput.py [--quick] [--envs 3m,3s5z] [--out benchmarks/results]
+        [--modes in-process,ours,rllib] [--runners 1,2] [--batches 1,8,32] [--resume]
 
 Three samplers on the SMAC-like maps (SMAClike-<map>-v0), each at B envs per runner:
 
@@ -34,7 +35,9 @@ speed). Per sampler, warm-up calls size T so one call takes about ``--call-secon
 reported, with the median of the per-window (paired) ratios as a check. Only ratios within
 one run are meaningful.
 
-Writes <out>/sampling_throughput.{json,md} (atomically) and prints progress lines.
+Writes <out>/sampling_throughput.{json,md} (atomically, after every cell, so a run cut short
+keeps what it measured; ``--resume`` then measures only the missing cells) and prints
+progress lines.
 """
 
 from __future__ import annotations

@@ -46,3 +46,36 @@ def progress_printer(run_dir: Path) -> Callable[[str], None]:
             f.write(line + "\n")
 
     return progress
+
+
+def build_learner(cfg: Any) -> tuple[Any, Any]:
+    """(learner, spaces) of a torch agent for the config's env."""
+    from trainers.agents import agent_spec
+    from trainers.sampling import env_spaces
+
+    spaces = env_spaces(cfg.env.id, cfg.env.kwargs)
+    return agent_spec(cfg.agent).make_learner(cfg.agent_config, spaces, cfg.seed), spaces
+
+
+def load_policy(run_dir: Path, cfg: Any) -> Any:
+    """A torch agent's acting policy with the run's last checkpointed weights."""
+    from trainers import checkpoint
+    from trainers.config import ConfigError
+
+    ckpt = run_dir / "checkpoints" / "state.pt"
+    if not ckpt.is_file():
+        raise ConfigError(f"{run_dir}: no checkpoint yet (checkpoints/state.pt)")
+    learner, _ = build_learner(cfg)
+    state, _ = checkpoint.load(ckpt)
+    try:
+        learner.load_state_dict(state)
+    except (KeyError, RuntimeError, ValueError) as exc:
+        raise ConfigError(f"checkpoint {ckpt}: does not fit agent {cfg.agent!r} on {cfg.env.id} ({exc})") from exc
+    return learner.policy()
+
+
+def evaluate_run(run_dir: Path, cfg: Any, ctx: RunContext, checkpoint_path: Path | None = None) -> Any:
+    """``shiftrl evaluate`` for torch agents (on- and off-policy loops)."""
+    from trainers.evaluation import evaluate_run_with
+
+    return evaluate_run_with(load_policy(run_dir, cfg), run_dir, cfg, ctx.num_workers)

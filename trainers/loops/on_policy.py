@@ -25,7 +25,9 @@ import envs
 from trainers import checkpoint
 from trainers.config import ConfigError, ExperimentConfig, to_dict
 from trainers.io import atomic_write_json
-from trainers.loops import RunContext
+from trainers.loops import RunContext, build_learner
+from trainers.loops import evaluate_run as evaluate_run  # the loop surface (shiftrl evaluate)
+from trainers.loops import load_policy as load_policy  # the loop surface (shiftrl render)
 from trainers.tb import TBLogger
 
 EVAL_FIELDS = frozenset({"shifts", "tasks", "levels", "episodes", "every"})
@@ -49,20 +51,12 @@ def envs_per_worker(cfg: ExperimentConfig) -> int:
     return cfg.ray.envs_per_worker or DEFAULT_ENVS_PER_WORKER
 
 
-def _build(cfg: ExperimentConfig) -> tuple[Any, Any]:
-    from trainers.agents import agent_spec
-    from trainers.sampling import env_spaces
-
-    spaces = env_spaces(cfg.env.id, cfg.env.kwargs)
-    return agent_spec(cfg.agent).make_learner(cfg.agent_config, spaces, cfg.seed), spaces
-
-
 def run(cfg: ExperimentConfig, run_dir: Path, ctx: RunContext) -> dict[str, Any]:
     from trainers.evaluation import eval_scalars, evaluate_policy
     from trainers.sampling import RunnerGroup
 
     a = cfg.agent_config
-    learner, spaces = _build(cfg)
+    learner, spaces = build_learner(cfg)
     ckpt = run_dir / "checkpoints" / "state.pt"
     loop: dict[str, Any] = {"iteration": 0, "env_steps": 0, "history": [], "evals": [], "next_eval": cfg.eval.every}
     if ckpt.exists():
@@ -173,23 +167,3 @@ def run(cfg: ExperimentConfig, run_dir: Path, ctx: RunContext) -> dict[str, Any]
     }
     atomic_write_json(run_dir / "results.json", results)
     return results
-
-
-def load_policy(run_dir: Path, cfg: ExperimentConfig) -> Any:
-    """The run's acting policy with its last checkpointed weights."""
-    ckpt = run_dir / "checkpoints" / "state.pt"
-    if not ckpt.is_file():
-        raise ConfigError(f"{run_dir}: no checkpoint yet (checkpoints/state.pt)")
-    learner, _ = _build(cfg)
-    state, _ = checkpoint.load(ckpt)
-    try:
-        learner.load_state_dict(state)
-    except (KeyError, RuntimeError, ValueError) as exc:
-        raise ConfigError(f"checkpoint {ckpt}: does not fit agent {cfg.agent!r} on {cfg.env.id} ({exc})") from exc
-    return learner.policy()
-
-
-def evaluate_run(run_dir: Path, cfg: ExperimentConfig, ctx: RunContext, checkpoint_path: Path | None = None) -> Any:
-    from trainers.evaluation import evaluate_run_with
-
-    return evaluate_run_with(load_policy(run_dir, cfg), run_dir, cfg, ctx.num_workers)

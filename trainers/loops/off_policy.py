@@ -1,0 +1,256 @@
+"""The off-policy loop, shared by every agent registered with ``loop="off_policy"`` (VDN,
+QMIX; TRAMA next): rollout runners stream whole episodes into a replay buffer of episodes
+and the learner trains on batches of episodes sampled from it.
+
+With Ray actors (``ray.num_workers >= 1``) sampling is asynchronous: each runner keeps one
+request in flight and gets the latest weights with its next request, so learning never
+waits for the slowest runner. That mode is not bit-reproducible (which runner answers
+first depends on timing). With ``ray.num_workers: 0`` the same loop runs in-process and
+is deterministic under a seed.
+
+The agent config must have ``env_steps``, ``batch_episodes``, ``buffer_episodes``,
+``episodes_per_request``, ``updates_per_request``, ``warmup_episodes`` and
+``checkpoint_every`` (updates); the learner must have ``set_env_steps(n)`` (exploration
+schedules follow env steps). The replay buffer is not checkpointed unless the config has
+``checkpoint_buffer: true``: a resumed run refills it (``warmup_episodes``) before
+learning resumes.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import envs
+from agents.protocols import Batch
+from trainers import checkpoint
+from trainers.config import ConfigError, ExperimentConfig, to_dict
+from trainers.io import atomic_save_npz, atomic_write_json, load_npz
+from trainers.loops import RunContext, build_learner
+from trainers.loops import evaluate_run as evaluate_run  # the loop surface (shiftrl evaluate)
+from trainers.loops import load_policy as load_policy  # the loop surface (shiftrl render)
+from trainers.tb import TBLogger
+
+EVAL_FIELDS = frozenset({"shifts", "tasks", "levels", "episodes", "every"})
+RAY_FIELDS = frozenset({"address", "num_workers", "envs_per_worker", "include_dashboard"})
+DEFAULT_ENVS_PER_WORKER = 8
+REQUIRED = (
+    "env_steps",
+    "batch_episodes",
+    "buffer_episodes",
+    "episodes_per_request",
+    "updates_per_request",
+    "warmup_episodes",
+    "checkpoint_every",
+)
+_PER_EPISODE = ("next_obs", "next_state", "next_mask", "next_alive", "h0")
+
+
+def validate(cfg: ExperimentConfig, env_spec: envs.EnvSpec) -> None:
+    missing = [k for k in REQUIRED if not hasattr(cfg.agent_config, k)]
+    if missing:
+        raise ConfigError(f"agent {cfg.agent!r}: an off_policy agent's config needs fields {missing}")
+    a = cfg.agent_config
+    if a.warmup_episodes > a.buffer_episodes or a.batch_episodes > a.buffer_episodes:
+        raise ConfigError(
+            f"agent_config: warmup_episodes ({a.warmup_episodes}) and batch_episodes ({a.batch_episodes}) must "
+            f"not exceed buffer_episodes ({a.buffer_episodes})"
+        )
+
+
+def num_workers(cfg: ExperimentConfig) -> int | None:
+    return cfg.ray.num_workers
+
+
+class EpisodeReplay:
+    """A FIFO buffer of whole episodes (variable lengths, stored unpadded); sampled
+    uniformly with the generator it is given, padded on the way out."""
+
+    def __init__(self, capacity: int, rng: np.random.Generator) -> None:
+        self.capacity, self.rng = capacity, rng
+        self.episodes: list[dict[str, Any]] = []
+        self.added = 0
+
+    def __len__(self) -> int:
+        return len(self.episodes)
+
+    def add(self, batch: Batch) -> None:
+        """Splits a padded episode batch into episodes."""
+        lengths = batch["filled"].sum(1)
+        for e, L in enumerate(lengths.tolist()):
+            ep: dict[str, Any] = {}
+            for k, v in batch.items():
+                if k in ("filled", "first"):
+                    continue
+                if k in _PER_EPISODE:
+                    ep[k] = v[e]
+                elif k == "task":
+                    ep[k] = np.int64(v[e, 0])
+                else:
+                    ep[k] = v[e, :L]
+            self.episodes.append(ep)
+            self.added += 1
+        if len(self.episodes) > self.capacity:
+            del self.episodes[: len(self.episodes) - self.capacity]
+
+    def sample(self, n: int) -> Batch:
+        from trainers.sampling import pad_episodes
+
+        idx = self.rng.choice(len(self.episodes), size=n, replace=len(self.episodes) < n)
+        return pad_episodes([self.episodes[i] for i in idx])
+
+    def save(self, path: Path) -> None:
+        """All episodes as one npz (arrays concatenated along time, plus lengths)."""
+        if not self.episodes:
+            return
+        keys = list(self.episodes[0])
+        arrays = {"lengths": np.array([len(e["rewards"]) for e in self.episodes])}
+        for k in keys:
+            stack = np.concatenate if k not in _PER_EPISODE and k != "task" else np.stack
+            arrays[k.replace("/", "__")] = stack([np.asarray(e[k]) for e in self.episodes])
+        atomic_save_npz(path, arrays)
+
+    def load(self, path: Path) -> None:
+        try:
+            arrays = load_npz(path)
+            lengths = arrays.pop("lengths")
+        except Exception as exc:
+            raise ConfigError(f"replay buffer {path}: unreadable or corrupt ({exc}); delete it to refill") from exc
+        ends = np.cumsum(lengths)
+        starts = ends - lengths
+        self.episodes = []
+        for i, (s, t) in enumerate(zip(starts, ends)):
+            ep = {}
+            for k, v in arrays.items():
+                key = k.replace("__", "/")
+                ep[key] = v[i] if key in _PER_EPISODE or key == "task" else v[s:t]
+            self.episodes.append(ep)
+
+
+def run(cfg: ExperimentConfig, run_dir: Path, ctx: RunContext) -> dict[str, Any]:
+    from trainers.evaluation import eval_scalars, evaluate_policy
+    from trainers.sampling import RunnerGroup
+
+    a = cfg.agent_config
+    learner, spaces = build_learner(cfg)
+    ckpt = run_dir / "checkpoints" / "state.pt"
+    buf_file = run_dir / "checkpoints" / "replay.npz"
+    loop: dict[str, Any] = {
+        "updates": 0,
+        "env_steps": 0,
+        "episodes": 0,
+        "history": [],
+        "evals": [],
+        "next_eval": cfg.eval.every,
+        "next_log": 0,
+    }
+    if ckpt.exists():
+        learner_state, loop = checkpoint.load(ckpt)
+        learner.load_state_dict(learner_state)
+        ctx.progress(f"resuming {run_dir.name} from {loop['updates']} updates ({loop['env_steps']} env steps)")
+    buffer = EpisodeReplay(a.buffer_episodes, np.random.default_rng([cfg.seed, 23, loop["updates"]]))
+    keep_buffer = bool(getattr(a, "checkpoint_buffer", False))
+    if keep_buffer and buf_file.exists():
+        buffer.load(buf_file)
+    elif loop["updates"]:
+        ctx.progress(f"refilling the replay buffer ({a.warmup_episodes} episodes) before learning resumes")
+    B = cfg.ray.envs_per_worker or DEFAULT_ENVS_PER_WORKER
+    group = RunnerGroup(
+        cfg.env.id, cfg.env.kwargs, learner.policy(), (cfg.seed, loop["updates"]), ctx.num_workers, B, cfg.imports
+    )
+    tb = TBLogger(run_dir)
+    if not loop["updates"]:
+        tb.config(to_dict(cfg))
+    mode = "asynchronous" if ctx.num_workers else "in-process (deterministic)"
+    ctx.progress(
+        f"{cfg.agent} on {cfg.env.id}: {a.env_steps} env steps, {mode} sampling with {max(ctx.num_workers, 1)} "
+        f"runner(s) x {B} envs, buffer {a.buffer_episodes} episodes, batch {a.batch_episodes}"
+    )
+    recent: list[dict[str, Any]] = []
+    losses: dict[str, float] = {}
+    t_last, steps_last = time.time(), loop["env_steps"]
+    learner.set_env_steps(loop["env_steps"])
+    group.set_weights(learner.weights())
+    try:
+        for batch, records in group.stream(a.episodes_per_request):
+            buffer.add(batch)
+            loop["env_steps"] += int(batch["filled"].sum())
+            loop["episodes"] += len(records)
+            recent = (recent + records)[-100:]
+            steps = loop["env_steps"]
+            if len(buffer) >= a.warmup_episodes:
+                for _ in range(a.updates_per_request):
+                    losses = learner.update(buffer.sample(a.batch_episodes))
+                    loop["updates"] += 1
+                    if loop["updates"] % a.checkpoint_every == 0:
+                        checkpoint.save(ckpt, learner.state_dict(), loop)
+                        if keep_buffer:
+                            buffer.save(buf_file)
+            learner.set_env_steps(steps)
+            group.set_weights(learner.weights())
+            done = steps >= a.env_steps
+            if steps >= loop["next_log"] or done:
+                sps = (steps - steps_last) / max(time.time() - t_last, 1e-9)
+                t_last, steps_last = time.time(), steps
+                loop["next_log"] = steps + max(a.env_steps // 200, 1)
+                row = {
+                    "updates": loop["updates"],
+                    "env_steps": steps,
+                    "episodes": loop["episodes"],
+                    "episodic_return": float(np.mean([e["return"] for e in recent])),
+                    "win_rate": float(np.mean([e["won"] for e in recent])),
+                    "episode_length": float(np.mean([e["length"] for e in recent])),
+                    "sps": sps,
+                }
+                charts = {
+                    "charts/episodic_return": row["episodic_return"],
+                    "charts/episode_length": row["episode_length"],
+                    "charts/SPS": sps,
+                }
+                if spaces.n_agents > 1:
+                    charts["charts/win_rate"] = row["win_rate"]
+                tb.scalars("main", charts, steps)
+                tb.scalars("main", {f"losses/{k}": v for k, v in losses.items()}, steps)
+                msg = (
+                    f"env steps {steps}/{a.env_steps}, {loop['updates']} updates, return {row['episodic_return']:.3f}"
+                    + (f", win rate {row['win_rate']:.2f}" if spaces.n_agents > 1 else "")
+                    + f", {sps:.0f} steps/s"
+                )
+                if (cfg.eval.every and steps >= loop["next_eval"]) or done:
+                    result = evaluate_policy(group, learner.weights(), cfg, seed=cfg.seed + 10_000)
+                    tags = eval_scalars(result)
+                    tb.scalars("main", tags, steps)
+                    row.update(
+                        {"eval_return": tags["eval/greedy/return"], "eval_win_rate": tags["eval/greedy/win_rate"]}
+                    )
+                    loop["evals"].append({"env_steps": steps, **result})
+                    loop["next_eval"] = steps + cfg.eval.every
+                    msg += f" | greedy return {row['eval_return']:.3f}"
+                    if spaces.n_agents > 1:
+                        msg += f", greedy win rate {row['eval_win_rate']:.2f}"
+                loop["history"].append(row)
+                ctx.progress(msg)
+                if ctx.report:
+                    ctx.report({"env_steps": steps, "episodic_return": row["episodic_return"]})
+            if done:
+                break
+        checkpoint.save(ckpt, learner.state_dict(), loop)
+        if keep_buffer:
+            buffer.save(buf_file)
+    finally:
+        tb.close()
+        group.close()
+    results = {
+        "kind": "learning_curve",
+        "agent": cfg.agent,
+        "env": cfg.env.id,
+        "seed": cfg.seed,
+        "history": loop["history"],
+        "final": loop["history"][-1] if loop["history"] else {},
+        "eval": loop["evals"][-1] if loop["evals"] else None,
+    }
+    atomic_write_json(run_dir / "results.json", results)
+    return results
