@@ -11,32 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tbread import tb_tags, tb_texts
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def tb_tags(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
-    """Every scalar tag in a run's event files, with (step, value) pairs."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    out: dict[str, list[tuple[int, float]]] = {}
-    for f in sorted((run_dir / "tb").rglob("events.out.tfevents.*")):
-        acc = EventAccumulator(str(f))
-        acc.Reload()
-        for tag in acc.Tags()["scalars"]:
-            out.setdefault(tag, []).extend((e.step, e.value) for e in acc.Scalars(tag))
-    return out
-
-
-def tb_texts(run_dir: Path) -> list[str]:
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    tags = []
-    for f in sorted((run_dir / "tb").rglob("events.out.tfevents.*")):
-        acc = EventAccumulator(str(f), size_guidance={"tensors": 0})
-        acc.Reload()
-        tags += acc.Tags()["tensors"]
-    return tags
 
 
 TINY = [

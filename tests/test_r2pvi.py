@@ -176,9 +176,11 @@ def test_state_dict_round_trip_gives_identical_actions():
         )
 
 
-def test_fit_is_deterministic_and_seed_sensitive():
+@pytest.mark.parametrize("method", ALL_METHODS, ids=lambda m: m.label)
+@pytest.mark.parametrize("penalty", ["paper", "reference"])
+def test_fit_is_deterministic_and_seed_sensitive(method, penalty):
     env = envs.make("RobustLinearMDP-v0")
-    w = [_fit(ALL_METHODS[1], _batch(env, RandomPolicy(16), 100, s)).w for s in (0, 0, 1)]
+    w = [_fit(method, _batch(env, RandomPolicy(16), 100, s), penalty=penalty).w for s in (0, 0, 1)]
     np.testing.assert_array_equal(w[0], w[1])
     assert not np.array_equal(w[0], w[2])
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tbread import tb_tags, tb_texts
 
 import envs
 from trainers.policies import RandomPolicy
@@ -147,7 +148,13 @@ def test_killed_run_resumes_from_its_checkpoints_and_matches_an_uninterrupted_ru
     assert (cmp_out / "comparison.png").stat().st_size > 1000
     assert "| run/method | q=0 |" in (cmp_out / "comparison.md").read_text()
     assert list((cmp_out / "tb").rglob("events.out.tfevents.*"))
-    assert list((run_dir / "tb" / "pevi").glob("events.out.tfevents.*"))
+    tags = tb_tags(run_dir)
+    assert {"robust/return", "robust/return_std", "charts/fit_seconds"} <= set(tags)
+    assert [s for s, _ in tags["robust/return"]][:11] == [round(1000 * q) for q in np.linspace(0, 1, 11)]
+    fit_terms = [t for t in tags if t.startswith("losses/")]  # every method's fit diagnostics
+    assert {f"losses/{m}/mean_next_value" for m in resumed["methods"]} <= set(fit_terms)
+    assert all(np.isfinite(v) for t in fit_terms for _, v in tags[t])
+    assert "config/text_summary" in tb_texts(run_dir)
 
 
 def test_collect_writes_a_valid_dataset_through_ray(ray_local, tmp_path):

@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
+from tbread import tb_tags, tb_texts
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = [
@@ -33,7 +35,19 @@ def test_rllib_ppo_runs_checkpoints_and_resumes(ray_local, tmp_path):
     assert all(0.0 <= h["eval_win_rate"] <= 1.0 and 0.0 <= h["win_rate"] <= 1.0 for h in res["history"])
     assert res["history"][-1]["episodic_return"] == res["history"][-1]["episodic_return"]  # not NaN
     assert (run / "checkpoints" / "rllib").is_dir()
-    assert list((run / "tb" / "main").glob("events.out.tfevents.*"))
+    tags = tb_tags(run)
+    for tag in (
+        "charts/episodic_return",
+        "charts/win_rate",
+        "charts/SPS",
+        "eval/greedy/return",
+        "eval/greedy/win_rate",
+    ):
+        assert tag in tags, (tag, sorted(tags))
+    losses = [t for t in tags if t.startswith("losses/")]
+    assert losses and all(np.isfinite(v) for t in losses for _, v in tags[t]), sorted(tags)
+    assert [s for s, _ in tags["charts/episodic_return"]] == steps  # env steps on the x-axis
+    assert "config/text_summary" in tb_texts(run)
 
     # the exported weights reload (torch weights_only) into the same greedy policy: the
     # generic `shiftrl evaluate` reproduces the training-time evaluation exactly

@@ -367,6 +367,8 @@ def pad_episodes(eps: list[dict[str, Any]]) -> Batch:
 
 def concat_batches(parts: list[Batch]) -> Batch:
     """Concatenates runners' batches along the env axis (episode batches are padded)."""
+    if len(parts) == 1:
+        return parts[0]
     T = max(p["rewards"].shape[1] for p in parts)
     out: Batch = {}
     for k in parts[0]:
