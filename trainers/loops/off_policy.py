@@ -27,12 +27,12 @@ import numpy as np
 import envs
 from agents.protocols import Batch
 from trainers import checkpoint
-from trainers.config import ConfigError, ExperimentConfig, to_dict
-from trainers.io import atomic_save_npz, atomic_write_json, load_npz
+from trainers.config import ConfigError, ExperimentConfig
+from trainers.io import atomic_save_npz, load_npz
 from trainers.loops import RunContext, build_learner
 from trainers.loops import evaluate_run as evaluate_run  # the loop surface (shiftrl evaluate)
 from trainers.loops import load_policy as load_policy  # the loop surface (shiftrl render)
-from trainers.tb import TBLogger
+from trainers.loops.online import OnlineLog
 
 EVAL_FIELDS = frozenset({"shifts", "tasks", "levels", "episodes", "every"})
 RAY_FIELDS = frozenset({"address", "num_workers", "envs_per_worker", "include_dashboard"})
@@ -131,22 +131,13 @@ class EpisodeReplay:
 
 
 def run(cfg: ExperimentConfig, run_dir: Path, ctx: RunContext) -> dict[str, Any]:
-    from trainers.evaluation import eval_scalars, evaluate_policy
     from trainers.sampling import RunnerGroup
 
     a = cfg.agent_config
     learner, spaces = build_learner(cfg)
     ckpt = run_dir / "checkpoints" / "state.pt"
     buf_file = run_dir / "checkpoints" / "replay.npz"
-    loop: dict[str, Any] = {
-        "updates": 0,
-        "env_steps": 0,
-        "episodes": 0,
-        "history": [],
-        "evals": [],
-        "next_eval": cfg.eval.every,
-        "next_log": 0,
-    }
+    loop: dict[str, Any] = {"updates": 0, "env_steps": 0, "episodes": 0, "next_log": 0}
     if ckpt.exists():
         learner_state, loop = checkpoint.load(ckpt)
         learner.load_state_dict(learner_state)
@@ -161,16 +152,14 @@ def run(cfg: ExperimentConfig, run_dir: Path, ctx: RunContext) -> dict[str, Any]
     group = RunnerGroup(
         cfg.env.id, cfg.env.kwargs, learner.policy(), (cfg.seed, loop["updates"]), ctx.num_workers, B, cfg.imports
     )
-    tb = TBLogger(run_dir)
-    if not loop["updates"]:
-        tb.config(to_dict(cfg))
+    log = OnlineLog(cfg, run_dir, spaces.n_agents, loop, fresh=not loop["updates"] and not loop["env_steps"])
     mode = "asynchronous" if ctx.num_workers else "in-process (deterministic)"
     ctx.progress(
         f"{cfg.agent} on {cfg.env.id}: {a.env_steps} env steps, {mode} sampling with {max(ctx.num_workers, 1)} "
         f"runner(s) x {B} envs, buffer {a.buffer_episodes} episodes, batch {a.batch_episodes}"
     )
-    recent: list[dict[str, Any]] = []
     losses: dict[str, float] = {}
+    pending: list[dict[str, Any]] = []  # finished episodes since the last log row
     t_last, steps_last = time.time(), loop["env_steps"]
     learner.set_env_steps(loop["env_steps"])
     group.set_weights(learner.weights())
@@ -179,7 +168,7 @@ def run(cfg: ExperimentConfig, run_dir: Path, ctx: RunContext) -> dict[str, Any]
             buffer.add(batch)
             loop["env_steps"] += int(batch["filled"].sum())
             loop["episodes"] += len(records)
-            recent = (recent + records)[-100:]
+            pending += records
             steps = loop["env_steps"]
             if len(buffer) >= a.warmup_episodes:
                 for _ in range(a.updates_per_request):
@@ -196,61 +185,19 @@ def run(cfg: ExperimentConfig, run_dir: Path, ctx: RunContext) -> dict[str, Any]
                 sps = (steps - steps_last) / max(time.time() - t_last, 1e-9)
                 t_last, steps_last = time.time(), steps
                 loop["next_log"] = steps + max(a.env_steps // 200, 1)
-                row = {
-                    "updates": loop["updates"],
-                    "env_steps": steps,
-                    "episodes": loop["episodes"],
-                    "episodic_return": float(np.mean([e["return"] for e in recent])),
-                    "win_rate": float(np.mean([e["won"] for e in recent])),
-                    "episode_length": float(np.mean([e["length"] for e in recent])),
-                    "sps": sps,
-                }
-                charts = {
-                    "charts/episodic_return": row["episodic_return"],
-                    "charts/episode_length": row["episode_length"],
-                    "charts/SPS": sps,
-                }
-                if spaces.n_agents > 1:
-                    charts["charts/win_rate"] = row["win_rate"]
-                tb.scalars("main", charts, steps)
-                tb.scalars("main", {f"losses/{k}": v for k, v in losses.items()}, steps)
-                msg = (
-                    f"env steps {steps}/{a.env_steps}, {loop['updates']} updates, return {row['episodic_return']:.3f}"
-                    + (f", win rate {row['win_rate']:.2f}" if spaces.n_agents > 1 else "")
-                    + f", {sps:.0f} steps/s"
-                )
-                if (cfg.eval.every and steps >= loop["next_eval"]) or done:
-                    result = evaluate_policy(group, learner.weights(), cfg, seed=cfg.seed + 10_000)
-                    tags = eval_scalars(result)
-                    tb.scalars("main", tags, steps)
-                    row.update(
-                        {"eval_return": tags["eval/greedy/return"], "eval_win_rate": tags["eval/greedy/win_rate"]}
-                    )
-                    loop["evals"].append({"env_steps": steps, **result})
-                    loop["next_eval"] = steps + cfg.eval.every
-                    msg += f" | greedy return {row['eval_return']:.3f}"
-                    if spaces.n_agents > 1:
-                        msg += f", greedy win rate {row['eval_win_rate']:.2f}"
-                loop["history"].append(row)
+                msg = log.record(pending, steps, losses, updates=loop["updates"], sps=sps)
+                pending = []
+                msg = f"{msg}, {loop['updates']} updates, {sps:.0f} steps/s"
+                msg += log.maybe_evaluate(group, learner.weights(), steps, done)
                 ctx.progress(msg)
                 if ctx.report:
-                    ctx.report({"env_steps": steps, "episodic_return": row["episodic_return"]})
+                    ctx.report({"env_steps": steps})
             if done:
                 break
         checkpoint.save(ckpt, learner.state_dict(), loop)
         if keep_buffer:
             buffer.save(buf_file)
     finally:
-        tb.close()
+        log.close()
         group.close()
-    results = {
-        "kind": "learning_curve",
-        "agent": cfg.agent,
-        "env": cfg.env.id,
-        "seed": cfg.seed,
-        "history": loop["history"],
-        "final": loop["history"][-1] if loop["history"] else {},
-        "eval": loop["evals"][-1] if loop["evals"] else None,
-    }
-    atomic_write_json(run_dir / "results.json", results)
-    return results
+    return log.results()

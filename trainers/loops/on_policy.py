@@ -23,12 +23,11 @@ import numpy as np
 
 import envs
 from trainers import checkpoint
-from trainers.config import ConfigError, ExperimentConfig, to_dict
-from trainers.io import atomic_write_json
+from trainers.config import ConfigError, ExperimentConfig
 from trainers.loops import RunContext, build_learner
 from trainers.loops import evaluate_run as evaluate_run  # the loop surface (shiftrl evaluate)
 from trainers.loops import load_policy as load_policy  # the loop surface (shiftrl render)
-from trainers.tb import TBLogger
+from trainers.loops.online import OnlineLog
 
 EVAL_FIELDS = frozenset({"shifts", "tasks", "levels", "episodes", "every"})
 RAY_FIELDS = frozenset({"address", "num_workers", "envs_per_worker", "include_dashboard"})
@@ -52,13 +51,12 @@ def envs_per_worker(cfg: ExperimentConfig) -> int:
 
 
 def run(cfg: ExperimentConfig, run_dir: Path, ctx: RunContext) -> dict[str, Any]:
-    from trainers.evaluation import eval_scalars, evaluate_policy
     from trainers.sampling import RunnerGroup
 
     a = cfg.agent_config
     learner, spaces = build_learner(cfg)
     ckpt = run_dir / "checkpoints" / "state.pt"
-    loop: dict[str, Any] = {"iteration": 0, "env_steps": 0, "history": [], "evals": [], "next_eval": cfg.eval.every}
+    loop: dict[str, Any] = {"iteration": 0, "env_steps": 0}
     if ckpt.exists():
         learner_state, loop = checkpoint.load(ckpt)
         learner.load_state_dict(learner_state)
@@ -84,14 +82,11 @@ def run(cfg: ExperimentConfig, run_dir: Path, ctx: RunContext) -> dict[str, Any]
     group = RunnerGroup(
         cfg.env.id, cfg.env.kwargs, learner.policy(), (cfg.seed, loop["iteration"]), ctx.num_workers, B, cfg.imports
     )
-    tb = TBLogger(run_dir)
-    if loop["iteration"] == 0:
-        tb.config(to_dict(cfg))
+    log = OnlineLog(cfg, run_dir, spaces.n_agents, loop, fresh=loop["iteration"] == 0)
     ctx.progress(
         f"{cfg.agent} on {cfg.env.id}: {iterations} iterations x {steps_per_iter} env steps "
         f"({runners} runner(s) x {B} envs x {a.n_steps} steps), {spaces.n_agents} agent(s)"
     )
-    recent: list[dict[str, Any]] = []
     try:
         for it in range(loop["iteration"], iterations):
             t0 = time.time()
@@ -109,61 +104,20 @@ def run(cfg: ExperimentConfig, run_dir: Path, ctx: RunContext) -> dict[str, Any]
                 loop["sampler"] = sampler.state_dict()
             loop["env_steps"] += steps_per_iter
             steps = loop["env_steps"]
-            recent = (recent + episodes)[-100:]
-            row = {
-                "iteration": it + 1,
-                "env_steps": steps,
-                "episodes": len(episodes),
-                "episodic_return": float(np.mean([e["return"] for e in recent])) if recent else float("nan"),
-                "win_rate": float(np.mean([e["won"] for e in recent])) if recent else float("nan"),
-                "episode_length": float(np.mean([e["length"] for e in recent])) if recent else float("nan"),
-                "sps": steps_per_iter / max(time.time() - t0, 1e-9),
-                "sample_sps": steps_per_iter / max(t_sample, 1e-9),
-            }
-            charts = {
-                "charts/episodic_return": row["episodic_return"],
-                "charts/episode_length": row["episode_length"],
-                "charts/SPS": row["sps"],
-            }
-            if spaces.n_agents > 1:
-                charts["charts/win_rate"] = row["win_rate"]
-            tb.scalars("main", charts, steps)
-            tb.scalars("main", {f"losses/{k}": v for k, v in losses.items()}, steps)
-            last = it + 1 == iterations
-            msg = (
-                f"iter {it + 1}/{iterations}: env steps {steps}, return {row['episodic_return']:.3f}"
-                + (f", win rate {row['win_rate']:.2f}" if spaces.n_agents > 1 else "")
-                + f", {row['sps']:.0f} steps/s (sampling {row['sample_sps']:.0f})"
+            sps, sample_sps = steps_per_iter / max(time.time() - t0, 1e-9), steps_per_iter / max(t_sample, 1e-9)
+            msg = f"iter {it + 1}/{iterations}: " + log.record(
+                episodes, steps, losses, iteration=it + 1, sps=sps, sample_sps=sample_sps
             )
-            if (cfg.eval.every and steps >= loop["next_eval"]) or last:
-                result = evaluate_policy(group, learner.weights(), cfg, seed=cfg.seed + 10_000)
-                tags = eval_scalars(result)
-                tb.scalars("main", tags, steps)
-                row.update({"eval_return": tags["eval/greedy/return"], "eval_win_rate": tags["eval/greedy/win_rate"]})
-                loop["evals"].append({"env_steps": steps, **result})
-                loop["next_eval"] = steps + cfg.eval.every
-                msg += f" | greedy return {row['eval_return']:.3f}"
-                if spaces.n_agents > 1:
-                    msg += f", greedy win rate {row['eval_win_rate']:.2f}"
-            loop["history"].append(row)
+            msg += f", {sps:.0f} steps/s (sampling {sample_sps:.0f})"
+            last = it + 1 == iterations
+            msg += log.maybe_evaluate(group, learner.weights(), steps, last)
             loop["iteration"] = it + 1
             if (it + 1) % a.checkpoint_every == 0 or last:
                 checkpoint.save(ckpt, learner.state_dict(), loop)
             ctx.progress(msg)
             if ctx.report:
-                ctx.report({"iteration": it + 1, "env_steps": steps, "episodic_return": row["episodic_return"]})
+                ctx.report({"iteration": it + 1, "env_steps": steps})
     finally:
-        tb.close()
+        log.close()
         group.close()
-    results = {
-        "kind": "learning_curve",
-        "agent": cfg.agent,
-        "env": cfg.env.id,
-        "seed": cfg.seed,
-        "history": loop["history"],
-        "final": loop["history"][-1] if loop["history"] else {},
-        "eval": loop["evals"][-1] if loop["evals"] else None,
-        "level_sampler": loop.get("sampler"),
-    }
-    atomic_write_json(run_dir / "results.json", results)
-    return results
+    return log.results(level_sampler=loop.get("sampler"))
