@@ -161,8 +161,6 @@ def registered_agents() -> dict[str, AgentSpec]:
 
 def describe_agents() -> str:
     """The text of ``shiftrl agents``: each agent, its loop, env kinds and config fields."""
-    from trainers.config import field_docs
-
     lines = []
     for spec in registered_agents().values():
         lines.append(f"{spec.name}  [{spec.loop}; envs: {', '.join(spec.env_kinds)}]  {spec.description}")
@@ -176,6 +174,27 @@ def describe_agents() -> str:
             default = spec.defaults.get(f.name, _default(f))
             lines.append(f"    {f.name} = {default!r}: {docs.get(f.name, '')}")
     return "\n".join(lines)
+
+
+def field_docs(cls: type) -> dict[str, str]:
+    """Field -> its one-line doc, read from the dataclass's ``Attributes:`` docstring."""
+    docs: dict[str, str] = {}
+    current = None
+    in_attrs = False
+    for line in (cls.__doc__ or "").splitlines():
+        text = line.strip()
+        if text == "Attributes:":
+            in_attrs = True
+            continue
+        if not in_attrs:
+            continue
+        name, sep, rest = text.partition(":")
+        if sep and name.isidentifier() and line.startswith(" " * 8) and not line.startswith(" " * 12):
+            current = name
+            docs[name] = rest.strip()
+        elif current and text:
+            docs[current] += " " + text
+    return docs
 
 
 def _default(f: dataclasses.Field) -> Any:

@@ -307,27 +307,6 @@ def _misplaced(data: dict[str, Any], top: set[str]) -> str | None:
     )
 
 
-def field_docs(cls: type) -> dict[str, str]:
-    """Field -> its one-line doc, read from the dataclass's ``Attributes:`` docstring."""
-    docs: dict[str, str] = {}
-    current = None
-    in_attrs = False
-    for line in (cls.__doc__ or "").splitlines():
-        text = line.strip()
-        if text == "Attributes:":
-            in_attrs = True
-            continue
-        if not in_attrs:
-            continue
-        name, sep, rest = text.partition(":")
-        if sep and name.isidentifier() and line.startswith(" " * 8) and not line.startswith(" " * 12):
-            current = name
-            docs[name] = rest.strip()
-        elif current and text:
-            docs[current] += " " + text
-    return docs
-
-
 def _non_default(obj: Any) -> list[str]:
     """Fields of a config dataclass set to something other than their default."""
     out = []
