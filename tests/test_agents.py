@@ -30,7 +30,7 @@ def _greedy(policy, batch):
     return out.actions
 
 
-def _contract_online(name, tmp_path):
+def _contract_online(name, tmp_path, episodes=False):
     import torch
 
     from trainers import checkpoint
@@ -42,7 +42,11 @@ def _contract_online(name, tmp_path):
     spaces = env_spaces(env_id)
     learner = spec.make_learner(cfg, spaces, 0)
     runner = EnvRunner(env_id, {}, 4, 0, 0, learner.policy())
-    batch, _ = runner.sample(16)
+
+    def data():  # segments for on-policy learners, whole episodes for off-policy ones
+        return runner.episodes(4)[0] if episodes else runner.sample(16)[0]
+
+    batch = data()
     terms = learner.update(batch)
     assert terms and all(np.isfinite(v) for k, v in terms.items() if k != "explained_variance"), terms
     checkpoint.save(tmp_path / "state.pt", learner.state_dict(), {"iteration": 1})
@@ -52,7 +56,7 @@ def _contract_online(name, tmp_path):
     assert loop == {"iteration": 1}
     np.testing.assert_array_equal(_greedy(learner.policy(), batch), _greedy(restored.policy(), batch))
     # the next update is identical: optimiser moments, minibatch RNG and counters restored
-    batch2, _ = runner.sample(16)
+    batch2 = data()
     a, b = learner.update(batch2), restored.update(batch2)
     assert a == b
     for x, y in zip(learner.weights().values(), restored.weights().values()):
@@ -110,7 +114,16 @@ def _contract_rllib(name, tmp_path):
     # RLlib's learner owns update(); its loss terms are checked in TensorBoard (tests/test_rllib_ppo.py)
 
 
-CONTRACTS = {"on_policy": _contract_online, "closed_form": _contract_closed_form, "rllib": _contract_rllib}
+def _contract_off_policy(name, tmp_path):
+    _contract_online(name, tmp_path, episodes=True)
+
+
+CONTRACTS = {
+    "on_policy": _contract_online,
+    "off_policy": _contract_off_policy,
+    "closed_form": _contract_closed_form,
+    "rllib": _contract_rllib,
+}
 
 
 @pytest.mark.parametrize("name", sorted(registered_agents()))

@@ -237,3 +237,21 @@ register_agent(
     description="MAPPO (Yu et al. 2022): the PPO learner with a centralised critic on the global state",
     defaults={"critic_input": "state"},
 )
+register_agent(
+    "vdn",
+    config="agents.value_decomp.config:ValueDecompConfig",
+    loop="off_policy",
+    learner="agents.value_decomp.learner:make_learner",
+    env_kinds=("pettingzoo",),
+    description="VDN (Sunehag et al. 2018): recurrent Q-learning with a summed team value (PyMARL defaults)",
+    defaults={"mixer": "vdn"},
+)
+register_agent(
+    "qmix",
+    config="agents.value_decomp.config:ValueDecompConfig",
+    loop="off_policy",
+    learner="agents.value_decomp.learner:make_learner",
+    env_kinds=("pettingzoo",),
+    description="QMIX (Rashid et al. 2018): recurrent Q-learning with a monotonic state-conditioned mixer",
+    defaults={"mixer": "qmix"},
+)

@@ -1,0 +1,9 @@
+"""Value decomposition with recurrent Q-learning (PyMARL's QLearner): VDN (Sunehag et al.
+2018) and QMIX (Rashid et al. 2018), the baselines of TRAMA (Na et al. 2025). One learner;
+the mixer is a config field."""
+
+from agents.value_decomp.config import ValueDecompConfig
+from agents.value_decomp.learner import ValueDecompLearner, ValueDecompPolicy, make_learner
+from agents.value_decomp.mixers import QMixer, VDNMixer
+
+__all__ = ["QMixer", "VDNMixer", "ValueDecompConfig", "ValueDecompLearner", "ValueDecompPolicy", "make_learner"]
