@@ -19,6 +19,14 @@ ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.cluster
 
 
+AGENT_PORT_FLAGS = (
+    "dashboard-agent-listen-port",
+    "dashboard-agent-grpc-port",
+    "metrics-export-port",
+    "runtime-env-agent-port",
+)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -45,6 +53,10 @@ def head(tmp_path):
             f"--dashboard-port={dash}",
             "--include-dashboard=true",
             "--num-cpus=2",
+            # Ports of its own for the node's agents: an embedded Ray of the same test
+            # session (the `ray` tier) holds the default ones, and a job agent that cannot
+            # bind answers every submission with "No available agent to submit job".
+            *(f"--{flag}={_free_port()}" for flag in AGENT_PORT_FLAGS),
             "--disable-usage-stats",
             f"--temp-dir={ray_tmp}",
         ],
