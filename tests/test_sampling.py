@@ -213,3 +213,16 @@ def test_plugin_envs_get_the_api_tests_and_resolve_in_a_ray_worker(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env)
     assert out.returncode == 0 and "OK (2, 8, 1, 1) True" in out.stdout, out.stdout[-2000:] + out.stderr[-3000:]
+
+
+def test_evaluation_at_a_task_plays_that_task_and_records_it():
+    """Per-task evaluation of a multi-task set: reset options choose the task, and the
+    recorded task index is that task's for every episode."""
+    env_id = "SMAClike-surComb3-v0"
+    tasks = envs.spec(env_id).tasks
+    runner = EnvRunner(env_id, {}, 2, 0, 0, _policy(env_id))
+    for i, task in enumerate(tasks):
+        res = runner.evaluate(None, {"task": task}, 3, 0)
+        assert (res["task"] == i).all(), (task, res["task"])
+    batch, eps = runner.sample(30)  # training draws tasks itself and records them
+    assert set(np.unique(batch["task"])) <= set(range(len(tasks))) and (batch["task"] >= 0).all()

@@ -503,10 +503,9 @@ class RunnerGroup:
         except Exception:  # noqa: BLE001 - already dead is fine
             pass
         self.generation[i] += 1
+        # the new runner starts from the initial policy copy; every request carries the
+        # latest published weights, so the re-run request acts with them
         self.actors[i] = self._spawn(i)
-        if self._weights_ref is None:
-            return
-        # the new runner starts from the initial policy copy; the next request carries weights
 
     def _weights_arg(self) -> Any:
         return self._weights_ref
