@@ -224,5 +224,5 @@ def test_evaluation_at_a_task_plays_that_task_and_records_it():
     for i, task in enumerate(tasks):
         res = runner.evaluate(None, {"task": task}, 3, 0)
         assert (res["task"] == i).all(), (task, res["task"])
-    batch, eps = runner.sample(30)  # training draws tasks itself and records them
+    batch, _ = runner.sample(30)  # training draws tasks itself and records them
     assert set(np.unique(batch["task"])) <= set(range(len(tasks))) and (batch["task"] >= 0).all()
