@@ -161,15 +161,27 @@ def test_masks_never_allow_an_impossible_action(scenario):
 
 
 def test_masked_action_is_an_error_naming_agent_and_allowed_actions():
-    env = envs.make("SMAClike-3m-v0")
-    obs, _ = env.reset(seed=0)
+    """SMAC-strict (invalid_action="raise", the batched core's default) names the agent and
+    the allowed actions; the PettingZoo facade's default remaps to stop and counts it."""
+    strict = envs.make("SMAClike-3m-v0", invalid_action="raise")
+    obs, _ = strict.reset(seed=0)
     assert obs["agent_0"]["action_mask"][N_FIXED_ACTIONS] == 0  # enemies start out of range
     with pytest.raises(ValueError, match=r"agent 0: action 6 is not available \(allowed: \[1, 2, 3, 4, 5\]"):
-        env.step({a: N_FIXED_ACTIONS for a in env.agents})
-    lenient = envs.make("SMAClike-3m-v0", invalid_action="stop")
-    lenient.reset(seed=0)
-    lenient.step({a: N_FIXED_ACTIONS for a in lenient.agents})
+        strict.step({a: N_FIXED_ACTIONS for a in strict.agents})
+    with pytest.raises(ValueError, match="action 6 is not available"):
+        core = SMACCore("3m", 2)
+        core.reset(seeds=0)
+        core.step(np.full((2, 3), N_FIXED_ACTIONS))
+    lenient = envs.make("SMAClike-3m-v0")
+    _, info = lenient.reset(seed=0)
+    assert info["agent_0"]["invalid_actions"] == 0
+    _, _, _, _, info = lenient.step({a: N_FIXED_ACTIONS for a in lenient.agents})
     assert (lenient.core.last_action == 1).all()
+    assert info["agent_0"]["invalid_actions"] == 3  # three remapped actions, visible in info
+    _, _, _, _, info = lenient.step({a: 1 for a in lenient.agents})
+    assert info["agent_0"]["invalid_actions"] == 3  # a per-episode count
+    _, info = lenient.reset(seed=1)
+    assert info["agent_0"]["invalid_actions"] == 0
 
 
 # -- batched core == facade ------------------------------------------------------------------

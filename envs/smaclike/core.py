@@ -147,6 +147,7 @@ class SMACCore:
         self.credit, self._cap = z((B, U)), z((B, U))  # damage credited in rewards, its cap
         self.alive = np.ones((B, U), bool)
         self.steps = z(B, np.int64)
+        self.invalid_actions = z(B, np.int64)  # actions remapped to stop/no-op this episode
         self.done = z(B, bool)
         self.won = z(B, bool)
         self.task_id = z(B, np.int64)
@@ -290,6 +291,7 @@ class SMACCore:
         self._cap[b] = st["hp"][b] + st["shield"][b]
         self.alive[b] = True
         self.steps[b] = 0
+        self.invalid_actions[b] = 0
         self.done[b] = self.won[b] = False
         self.enemy_target[b] = -1
         self.last_action[b] = -1
@@ -441,6 +443,7 @@ class SMACCore:
                 f"env {b}, agent {i}: action {int(a[b, i])} is not available (allowed: {allowed}; 0 no-op is "
                 "for dead agents, 1 stop, 2-5 move N/S/E/W, 6+j attack enemy j in range or heal ally j)"
             )
+        self.invalid_actions += (~ok).sum(axis=1)  # remapped this episode: masking bugs stay visible
         return np.where(ok, a, np.where(self.alive[:, : self.N], 1, 0))
 
     def _attack(
@@ -761,6 +764,7 @@ class SMACCore:
             "task_id": self.task_id.copy(),
             "start_id": self.start_id.copy(),
             "episode_step": self.steps.copy(),
+            "invalid_actions": self.invalid_actions.copy(),
         }
 
     def task_name(self, b: int) -> str:

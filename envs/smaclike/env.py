@@ -29,6 +29,11 @@ class SMACLikeEnv(ParallelEnv):
     Args:
         scenario: a Scenario or a registered scenario name ("3m", "surComb3", ...).
         render_mode: None or "rgb_array".
+        invalid_action: "stop" (default, what a PettingZoo user expects: any action of the
+            action space is accepted; one the mask forbids becomes stop, or no-op for a dead
+            agent, and is counted in ``info["invalid_actions"]`` so masking bugs stay
+            visible) or "raise" (SMAC-strict: an error naming the agent and the allowed
+            actions). The batched core used by ShiftRL's runtime keeps "raise".
         **core_kwargs: passed to :class:`SMACCore` (reward_only_positive, invalid_action, ...).
     """
 
@@ -39,10 +44,16 @@ class SMACLikeEnv(ParallelEnv):
         "render_fps": 8,
     }
 
-    def __init__(self, scenario: str | Scenario = "3m", render_mode: str | None = None, **core_kwargs: Any) -> None:
+    def __init__(
+        self,
+        scenario: str | Scenario = "3m",
+        render_mode: str | None = None,
+        invalid_action: str = "stop",
+        **core_kwargs: Any,
+    ) -> None:
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
-        self.core = SMACCore(scenario, 1, **core_kwargs)
+        self.core = SMACCore(scenario, 1, invalid_action=invalid_action, **core_kwargs)
         self.scenario = self.core.scenario
         self.render_mode = render_mode
         self.possible_agents = [f"agent_{i}" for i in range(self.core.N)]
