@@ -31,6 +31,8 @@ class PPOConfig:
             (MAPPO: from the global state plus the agent's id).
         agent_id: add a one-hot agent id to the actor's input (teams only).
         normalize_advantages: standardise advantages over the batch.
+        value_norm: the critic predicts returns normalised by running statistics (MAPPO's
+            ValueNorm, on in its SMAC runs; Yu et al. 2022 find it matters there).
         checkpoint_every: iterations between checkpoints (the last one is always saved).
     """
 
@@ -52,6 +54,7 @@ class PPOConfig:
     critic_input: Literal["obs", "state"] = "obs"
     agent_id: bool = True
     normalize_advantages: bool = True
+    value_norm: bool = True
     checkpoint_every: int = 10
 
     def __post_init__(self) -> None:

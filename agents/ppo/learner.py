@@ -99,7 +99,8 @@ class PPOPolicy:
                     a = out + std * torch.as_tensor(rng.standard_normal(out.shape), dtype=torch.float32)
                 logp = Normal(out, std).log_prob(a).sum(-1)
                 actions = a.reshape(B, N, -1).numpy()
-        extras = {"logp": logp.reshape(B, N).numpy(), "value": v.reshape(B, N).numpy()}
+            value = self.net.value(v)
+        extras = {"logp": logp.reshape(B, N).numpy(), "value": value.reshape(B, N).numpy()}
         return PolicyOutput(actions, new_h, extras)
 
 
@@ -111,23 +112,26 @@ class PPOLearner:
         torch.manual_seed(seed)
         self.inputs = _Inputs(spaces, cfg)
         n_out = spaces.n_actions if spaces.discrete else int(np.prod(spaces.action_shape))
-        self.net = ActorCritic(
-            self.inputs.actor_in, self.inputs.critic_in, n_out, cfg.hidden, cfg.recurrent == "gru", not spaces.discrete
-        )
+        self.net = self._make_net(n_out)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=cfg.lr, eps=cfg.adam_eps)
         self.rng = np.random.default_rng([seed, 11])
         self.updates = 0
 
     # -- Learner protocol ---------------------------------------------------------------------
-    def policy(self) -> PPOPolicy:
-        net = ActorCritic(
+    def _make_net(self, n_out: int) -> ActorCritic:
+        c, sp = self.cfg, self.spaces
+        return ActorCritic(
             self.inputs.actor_in,
             self.inputs.critic_in,
-            self.net.actor.head.out_features,
-            self.cfg.hidden,
-            self.cfg.recurrent == "gru",
-            not self.spaces.discrete,
+            n_out,
+            c.hidden,
+            c.recurrent == "gru",
+            not sp.discrete,
+            value_norm=c.value_norm,
         )
+
+    def policy(self) -> PPOPolicy:
+        net = self._make_net(self.net.actor.head.out_features)
         net.load_state_dict(self.net.state_dict())
         return PPOPolicy(net, self.spaces, self.cfg)
 
@@ -215,11 +219,16 @@ class PPOLearner:
         B, T, N = tb["obs"].shape[:3]
         all_envs = torch.arange(B)
         with torch.no_grad():
-            _, values, _, _, next_values = self._unroll(tb, all_envs)
+            _, raw_values, _, _, raw_next = self._unroll(tb, all_envs)
+            values, next_values = self.net.value(raw_values), self.net.value(raw_next)
             rewards = tb["rewards"].float()[..., None].expand(B, T, N)
             done = tb["terminated"] | tb["truncated"]
             adv, returns = gae(rewards, values, next_values, tb["terminated"], done, cfg.gamma, cfg.gae_lambda)
         weight = (tb["alive"] & tb["filled"][..., None]).float()
+        targets = returns
+        if self.net.value_norm is not None:  # MAPPO: update the statistics, then regress normalised returns
+            self.net.value_norm.update(returns, weight)
+            targets = self.net.value_norm.normalize(returns)
         if cfg.normalize_advantages:
             n = weight.sum().clamp_min(1.0)
             mu = (adv * weight).sum() / n
@@ -245,9 +254,9 @@ class PPOLearner:
                     old_logp[mb],
                     ent,
                     v,
-                    values[mb],
+                    raw_values[mb],
                     adv[mb],
-                    returns[mb],
+                    targets[mb],
                     weight[mb],
                     cfg.clip,
                     cfg.value_clip,

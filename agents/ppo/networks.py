@@ -36,13 +36,63 @@ class RecurrentHead(nn.Module):
         return self.head(z), h
 
 
+class ValueNorm(nn.Module):
+    """Running mean and std of value targets (MAPPO's ValueNorm: debiased exponential moving
+    averages, beta = 0.99999). The critic predicts normalised values; buffers travel with
+    the weights, so acting copies denormalise exactly as the learner does."""
+
+    mean: torch.Tensor
+    mean_sq: torch.Tensor
+    debias: torch.Tensor
+
+    def __init__(self, beta: float = 0.99999, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.beta, self.eps = beta, eps
+        self.register_buffer("mean", torch.zeros(()))
+        self.register_buffer("mean_sq", torch.zeros(()))
+        self.register_buffer("debias", torch.zeros(()))
+
+    def stats(self) -> tuple[torch.Tensor, torch.Tensor]:
+        d = self.debias.clamp_min(self.eps)
+        mean, mean_sq = self.mean / d, self.mean_sq / d
+        return mean, (mean_sq - mean**2).clamp_min(1e-2).sqrt()
+
+    @torch.no_grad()
+    def update(self, x: torch.Tensor, weight: torch.Tensor) -> None:
+        n = weight.sum().clamp_min(1.0)
+        m, sq = (x * weight).sum() / n, (x**2 * weight).sum() / n
+        self.mean.mul_(self.beta).add_(m * (1 - self.beta))
+        self.mean_sq.mul_(self.beta).add_(sq * (1 - self.beta))
+        self.debias.mul_(self.beta).add_(1 - self.beta)
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        mean, std = self.stats()
+        return (x - mean) / std
+
+    def denormalize(self, x: torch.Tensor) -> torch.Tensor:
+        mean, std = self.stats()
+        return x * std + mean
+
+
 class ActorCritic(nn.Module):
     """The shared policy (logits or Gaussian means) and the value function."""
 
     def __init__(
-        self, actor_in: int, critic_in: int, n_out: int, hidden: int, recurrent: bool, continuous: bool
+        self,
+        actor_in: int,
+        critic_in: int,
+        n_out: int,
+        hidden: int,
+        recurrent: bool,
+        continuous: bool,
+        value_norm: bool = False,
     ) -> None:
         super().__init__()
         self.actor = RecurrentHead(actor_in, hidden, n_out, recurrent, 0.01)
         self.critic = RecurrentHead(critic_in, hidden, 1, recurrent, 1.0)
         self.log_std = nn.Parameter(torch.zeros(n_out)) if continuous else None
+        self.value_norm = ValueNorm() if value_norm else None
+
+    def value(self, raw: torch.Tensor) -> torch.Tensor:
+        """The critic's output in return units."""
+        return raw if self.value_norm is None else self.value_norm.denormalize(raw)
