@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import envs
-from envs.registry import load_entry_point
+from envs.registry import entry_point_modules, load_entry_point
 
 Loop = Literal["on_policy", "off_policy", "closed_form", "rllib"]
 LOOPS: dict[str, str] = {
@@ -140,10 +140,7 @@ def register_agent(
 def load_plugins(modules: tuple[str, ...] | list[str] = ()) -> None:
     """Imports plugin modules that register envs and agents (config ``imports``,
     SHIFTRL_PLUGINS, entry-point groups ``shiftrl.envs`` and ``shiftrl.agents``)."""
-    from importlib.metadata import entry_points
-
-    names = [ep.value.partition(":")[0] for ep in entry_points(group="shiftrl.agents")]
-    envs.load_plugins(tuple(names) + tuple(modules))
+    envs.load_plugins(entry_point_modules("shiftrl.agents") + tuple(modules))
 
 
 def agent_spec(name: str) -> AgentSpec:

@@ -130,9 +130,6 @@ class EnvRunner:
     def set_weights(self, weights: dict[str, Any]) -> None:
         self.policy.load_weights(weights)
 
-    def set_distribution(self, distribution: ResetDistribution | None) -> None:
-        self.distribution = distribution
-
     # -- resets ---------------------------------------------------------------------------
     def _reset(self, ids: np.ndarray) -> None:
         ids = np.asarray(ids, np.int64)
@@ -507,19 +504,16 @@ class RunnerGroup:
         # latest published weights, so the re-run request acts with them
         self.actors[i] = self._spawn(i)
 
-    def _weights_arg(self) -> Any:
-        return self._weights_ref
-
     def sample(self, n_steps: int, distribution: ResetDistribution | None = None) -> tuple[Batch, list[dict[str, Any]]]:
         """Synchronous segments from every runner, concatenated in runner order."""
-        res = self._gather("sample", lambda i: (n_steps, self._weights_arg(), distribution))
+        res = self._gather("sample", lambda i: (n_steps, self._weights_ref, distribution))
         return concat_batches([b for b, _ in res]), [e for _, eps in res for e in eps]
 
     def episodes(
         self, n_per_runner: int, distribution: ResetDistribution | None = None
     ) -> tuple[Batch, list[dict[str, Any]]]:
         """Synchronous whole episodes (at least ``n_per_runner`` from each runner)."""
-        res = self._gather("episodes", lambda i: (n_per_runner, self._weights_arg(), distribution))
+        res = self._gather("episodes", lambda i: (n_per_runner, self._weights_ref, distribution))
         return concat_batches([b for b, _ in res]), [e for _, eps in res for e in eps]
 
     def stream(self, n_per_request: int) -> Iterator[tuple[Batch, list[dict[str, Any]]]]:
@@ -533,7 +527,7 @@ class RunnerGroup:
 
         for i in range(self.num_workers):
             if i not in self._inflight.values():
-                self._inflight[self._call(i, "episodes", n_per_request, self._weights_arg(), None)] = i
+                self._inflight[self._call(i, "episodes", n_per_request, self._weights_ref, None)] = i
         while True:
             done, _ = ray.wait(list(self._inflight), num_returns=1)
             i = self._inflight.pop(done[0])
@@ -542,7 +536,7 @@ class RunnerGroup:
             except (RayActorError, ActorDiedError, WorkerCrashedError) as exc:
                 self._replace(i, exc)
                 result = None
-            self._inflight[self._call(i, "episodes", n_per_request, self._weights_arg(), None)] = i
+            self._inflight[self._call(i, "episodes", n_per_request, self._weights_ref, None)] = i
             if result is not None:
                 yield result
 
