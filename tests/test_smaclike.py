@@ -24,9 +24,11 @@ class _ConstantRng:
         return np.full(shape, self.u)
 
 
-def _duel(allies, enemies, ally_xy, enemy_xy, u=None, **kw):
+def _duel(allies, enemies, ally_xy, enemy_xy, u=None, rules="smax", **kw):
+    """A hand-placed battle; the SMAX rules' clock (8 x 1/16 s) and centre ranges unless
+    ``rules="sc2"`` (tests/test_smaclike_sc2.py covers SC2's rules)."""
     sc = Scenario("duel", teams=(Team("duel", tuple(allies), tuple(enemies)),), episode_limit=400, **kw)
-    core = SMACCore(sc, 1)
+    core = SMACCore(sc, 1, rules=rules)
     core.reset(seeds=[0])
     if u is not None:
         core._rngs[0] = _ConstantRng(u)
@@ -34,7 +36,7 @@ def _duel(allies, enemies, ally_xy, enemy_xy, u=None, **kw):
     return core
 
 
-# -- hand-computed combat ----------------------------------------------------------------
+# -- hand-computed combat (rules "smax") ---------------------------------------------------
 @pytest.mark.parametrize(
     "attacker, target, expected",
     [
@@ -145,12 +147,15 @@ def test_masks_never_allow_an_impossible_action(scenario):
         assert (av[..., 0] == ~alive).all(), "no-op exactly for dead agents"
         assert not av[~alive][:, 1:].any(), "dead agents can do nothing else"
         x, y = core.pos[:, :N, 0], core.pos[:, :N, 1]
-        assert not (av[..., 2] & (y >= 31)).any() and not (av[..., 5] & (x <= 1)).any()
+        x0, y0, x1, y1 = core.bounds
+        assert not (av[..., 2] & (y >= y1 - 1)).any() and not (av[..., 5] & (x <= x0 + 1)).any()
+        assert not (av[..., 3] & (y <= y0 + 1)).any() and not (av[..., 4] & (x >= x1 - 1)).any()
         for b, i, j in zip(*np.nonzero(av[..., N_FIXED_ACTIONS : N_FIXED_ACTIONS + core.n_targets])):
             healer = core.stats["healer"][b, i] > 0
             t = j if healer else N + j
             assert core.alive[b, t], "target alive"
-            assert core.dist[b, i, t] < core.stats["range"][b, i], "target in range"
+            # sc2 rules: SMAC's order range (smac_v1: 6; smac_v2: max(range, 2)), walked in
+            assert core.dist[b, i, t] <= core.order_range[b, i], "target within the order range"
             if healer:
                 assert core.stats["bio"][b, t] > 0 and t != i and t < N
             else:
@@ -272,8 +277,10 @@ def test_max_reward_is_computed_per_episode_from_the_enemy_team():
     assert len(set(core.max_reward.tolist())) > 3  # compositions differ, so does max_reward
 
 
-@pytest.mark.parametrize("scenario", ["3m", "MMM", "3s5z"])
+@pytest.mark.parametrize("scenario", ["3m", "8m"])
 def test_returns_are_scaled_to_twenty_and_a_clean_win_gets_exactly_twenty(scenario):
+    # without healing or regeneration (which SMAC's reward counts against the damage
+    # dealt) a win collects every enemy's hp + shield, the kills and the win bonus
     core = SMACCore(scenario, 64)
     core.reset(seeds=1)
     rng = np.random.default_rng(0)
@@ -344,17 +351,20 @@ def _play(scenario, policy, episodes, seed=0):
     return float(np.mean(wins)), float(np.mean(returns))
 
 
-def test_focus_fire_beats_random_play_by_a_wide_margin_on_3m():
-    ff_win, ff_ret = _play("3m", "focus_fire", 200)
-    rnd_win, rnd_ret = _play("3m", "random", 200)
-    assert ff_win >= 0.5 and rnd_win <= 0.05, (ff_win, rnd_win)
+@pytest.mark.parametrize("scenario", ["3m", "3s5z", "MMM"])
+def test_focus_fire_beats_random_play_by_a_wide_margin_under_sc2_rules(scenario):
+    # balance under SC2's rules against the attack-moving AI (measured: focus fire
+    # 0.96 / 1.00 / 0.99, random 0 / 0 / 0 over 100 battles each)
+    ff_win, ff_ret = _play(scenario, "focus_fire", 200)
+    rnd_win, rnd_ret = _play(scenario, "random", 200)
+    assert ff_win > 0.5 and rnd_win < 0.05, (ff_win, rnd_win)
     assert ff_ret >= rnd_ret + 8.0, (ff_ret, rnd_ret)
 
 
 def test_focus_fire_outdamages_random_play_on_5m_vs_6m():
-    # The issue asks for more *wins* than random against the heuristic AI; measured 0/400
-    # for both (5 vs 6 identical marines against a focus-firing AI), so what is asserted is
-    # the damage margin, and the win-rate gap is reported as open in the closing note.
+    # Scripted focus fire does not win 5 vs 6 identical marines (measured 0/100 under both
+    # rules modes; SMAC's own heuristic is no better): what is asserted is the damage
+    # margin, and the win rate is reported as it is.
     ff_win, ff_ret = _play("5m_vs_6m", "focus_fire", 200)
     rnd_win, rnd_ret = _play("5m_vs_6m", "random", 200)
     assert ff_win >= rnd_win
@@ -387,8 +397,10 @@ def test_observations_and_state_stay_inside_their_declared_bounds(scenario):
         core.step(scripted_actions("random" if t % 3 else "focus_fire", core, rng))
         obs, state = core.obs(), core.state()
         assert np.isfinite(obs).all() and np.isfinite(state).all()
-        assert -1.0 <= obs.min() and obs.max() <= 1.0 and -1.0 <= state.min() and state.max() <= 1.0
-        assert (core.pos >= 0).all() and (core.pos <= 32).all()
+        assert -1.0 <= obs.min() and obs.max() <= 1.0 and -1.0 <= state.min() and state.max() <= 2.0
+        x0, y0, x1, y1 = core.bounds
+        assert (core.pos[..., 0] >= x0).all() and (core.pos[..., 0] <= x1).all()
+        assert (core.pos[..., 1] >= y0).all() and (core.pos[..., 1] <= y1).all()
         core.reset(env_ids=np.flatnonzero(core.done))
 
 

@@ -1,32 +1,37 @@
 """The batched simulator: B independent battles stepped at once as (B, U, ...) numpy arrays.
 
-Model (../shared/specs/smaclike-trama.md, "Simulator model"; SMAX-style): a 32x32 map, one
-agent step = ``ticks`` (8) ticks of ``dt`` (1/16 s). Per tick: every living unit moves by
-its velocity (clamped to the map); living ground units are pushed apart by their radii
-(SMAX's rule); then every attack whose attacker is alive and ready (cooldown <= 0) and whose
-target is alive and within range lands; damage from all attackers is summed and shields
-absorb it first. An attacker that fired gets cooldown = base + U(-dt, 2 dt) (pysc2's
-jitter, as SMAX); every cooldown counts down by dt per tick. Medivacs heal instead of
-shooting (9 hp/s, 1 energy per 3 hp). Decisions (the agents' actions and the heuristic
-enemy AI) are taken once per agent step, as in SMAC and SMAX.
+This is the numpy reference implementation of the rules (envs/smaclike/rules.py: "sc2" by
+default, "smax" as an option). One agent step is ``ticks`` (8) ticks of ``dt`` seconds. Per
+tick: every living unit moves (its ordered direction, or toward the unit it was ordered to
+attack when that unit is beyond reach and the rules walk attackers in), clamped to the
+playable area; living ground units are pushed apart by their radii (SMAX's rule); then every
+ready unit (cooldown <= 0) whose target is alive and within reach fires. The hits of a tick
+are applied victim by victim in ascending attacker order, each attack's damage going to the
+shield first and, under "sc2", armor reducing only the part that reaches hit points. A unit
+that fired gets cooldown = base + U(-dt, 2 dt) (pysc2's jitter, as SMAX). Colossi splash
+along a line (sc2), banelings explode on everything around them and die, medivacs heal
+(9 hp/s, 1 energy per 3 hp). Decisions (the agents' actions and the heuristic enemy AI) are
+taken once per agent step, as in SMAC and SMAX.
 
-Two bookkeeping choices, said in the README's smaclike section too:
-- shields regenerate 2/s once a unit has taken no damage for 10 s; the regeneration is
-  applied at the end of each agent step for the ticks of the step past that 10 s mark;
-- medivac energy regenerates at the end of each agent step (0.7875/s, SC2).
+End-of-step bookkeeping: shields regenerate 2/s once a unit has taken no damage for 10 s
+(applied for the ticks of the step past that mark), zerg hit points 0.38/s (sc2), medivac
+energy 0.7875/s.
 
-Reward: damage actually dealt (hp + shield removed, no overkill, never reduced by healing
-or shield regeneration - SMAC's regeneration reward bug) + 10 per kill + 200 on a win,
-optionally minus 0.5 x (damage taken + 10 per ally death); divided by max_reward / 20 with
-max_reward computed for *this* episode's enemy team (SMACv2 computes it once).
+Reward (SMAC's, oxwhirl/smac starcraft2.py reward_battle): per step the hp + shield the
+enemies lost (regeneration and healing count against it, as in SMAC) + 10 per enemy death,
+minus 0.5 x (what the allies lost + 10 per ally death) when reward_only_positive is False;
++200 on a win; divided by max_reward / 20, with max_reward computed from *this* episode's
+enemy team by default (SMACv2 computes it once, at the first episode: ``max_reward="first"``).
+With reward_only_positive the step reward is max(., 0) (SMACv2); SMAC v1's abs(), which pays
+for enemy shield regeneration (oxwhirl/smac issue 72), is ``shield_regen_reward_bug=True``.
+TRAMA's released env pays the death terms only: ``reward_variant="death_only"``.
 
 Randomness: every environment slot owns a numpy Generator, seeded through :meth:`reset`,
 and all state is per environment (no global clock), so environment b of a batch replays
 exactly what a single environment with the same seed and actions does.
 
 Positions are complex numbers x + iy (one contiguous (B, U) array; ``pos`` is an (x, y)
-view of the same memory): pairwise distances are one subtraction and one ``abs``, which is
-what makes batch 1 fast (numpy's per-call overhead dominates there).
+view of the same memory): pairwise distances are one subtraction and one ``abs``.
 """
 
 from __future__ import annotations
@@ -37,18 +42,24 @@ from typing import Any
 
 import numpy as np
 
-from envs.smaclike.scenarios import Scenario, get_scenario
+from envs.smaclike import features
+from envs.smaclike.features import V1_SHOOT, V1_SIGHT, V2_MIN_ATTACK_RANGE, Layout
+from envs.smaclike.rules import STEP_MUL, Rules, get_rules
+from envs.smaclike.scenarios import OBS_MODES, REWARD_VARIANTS, Scenario, get_scenario
+from envs.smaclike.spawn import start_positions
 from envs.smaclike.units import UnitType
 
-MAP_SIZE = 32.0
+MAP_SIZE = 32.0  # the default map side (Scenario.map_size)
 N_FIXED_ACTIONS = 6  # 0 no-op (dead only), 1 stop, 2..5 move N/S/E/W; 6 + j attack/heal j
 SHIELD_REGEN = 2.0  # per second, after SHIELD_DELAY seconds without damage
 SHIELD_DELAY = 10.0
 ENERGY_REGEN = 0.7875  # medivac energy per second (SC2)
 ENERGY_MAX = 200.0
 HP_PER_ENERGY = 3.0
-MOVE_CHECK = 1.0  # a move is available if the unit stays this far inside the map
+MOVE_CHECK = 1.0  # a move is available if the unit stays this far inside the playable area
 WALL_MARGIN = 0.5  # clamp every tick only if a step's moves end this close to a wall
+MAX_REWARD_MODES = ("episode", "first")
+SCAN_RANGE = 5.0  # SC2 units acquire targets within this (smaclite unit_type.py minimum_scan_range)
 
 
 class SMACCore:
@@ -61,14 +72,32 @@ class SMACCore:
     Args:
         scenario: a Scenario or the name of a registered one.
         batch_size: number of independent battles B.
-        reward_only_positive: override the scenario's flag (None = scenario's).
-        reward_negative_scale: weight of damage taken when rewards may be negative (SMAC 0.5).
+        rules: "sc2" (SC2's clock, reach and damage rules) or "smax" (JaxMARL SMAX's model).
+        obs_mode: "smac_v1" or "smac_v2" (None = the scenario's default).
+        obs_last_action: other allies' last actions in observations (SMAC; off by default:
+            PyMARL's agent appends the last action itself).
+        state_last_action: every ally's last action in the state (SMAC default on).
+        obs_timestep_number: append episode step / limit to observations.
+        state_timestep_number: append it to the state.
+        obs_own_pos: own position in observations (None = on in smac_v2, off in smac_v1).
+        min_attack_range: smac_v2's attack mask reaches max(unit range, this) (None = 2).
+        reward_sparse: +1 win / -1 loss, nothing else (SMAC's reward_sparse).
+        reward_only_positive: None = the scenario's flag.
+        reward_scale: divide rewards by max_reward / reward_scale_rate.
         reward_scale_rate: the max return after scaling (SMAC 20).
+        reward_death_value: reward per death (SMAC 10).
+        reward_win: reward on a win (SMAC 200).
+        reward_defeat: reward on a loss (SMAC 0).
+        reward_negative_scale: weight of the allies' losses when rewards may be negative.
+        reward_variant: "smac" or "death_only" (None = the scenario's).
+        max_reward: "episode" (this episode's enemy team) or "first" (frozen at each env's
+            first episode, as SMACv2).
+        shield_regen_reward_bug: SMAC v1's abs() on positive-only rewards (issue 72).
         invalid_action: "raise" (default: an action its mask forbids is an error naming the
             env, agent and allowed actions) or "stop" (it becomes stop, or no-op for a dead
-            agent; for learners that do not mask).
-        ticks: simulator ticks per agent step.
-        dt: seconds per tick (a power of two keeps cooldown arithmetic exact).
+            agent, counted in ``info()["invalid_actions"]``).
+        ticks: simulator ticks per agent step (SMAC's step_mul 8).
+        dt: seconds per tick (None = the rules' clock).
     """
 
     def __init__(
@@ -76,41 +105,99 @@ class SMACCore:
         scenario: str | Scenario,
         batch_size: int = 1,
         *,
+        rules: str | Rules = "sc2",
+        obs_mode: str | None = None,
+        obs_last_action: bool = False,
+        state_last_action: bool = True,
+        obs_timestep_number: bool = False,
+        state_timestep_number: bool = False,
+        obs_own_pos: bool | None = None,
+        min_attack_range: float | None = None,
+        reward_sparse: bool = False,
         reward_only_positive: bool | None = None,
-        reward_negative_scale: float = 0.5,
+        reward_scale: bool = True,
         reward_scale_rate: float = 20.0,
+        reward_death_value: float = 10.0,
+        reward_win: float = 200.0,
+        reward_defeat: float = 0.0,
+        reward_negative_scale: float = 0.5,
+        reward_variant: str | None = None,
+        max_reward: str = "episode",
+        shield_regen_reward_bug: bool = False,
         invalid_action: str = "raise",
-        ticks: int = 8,
-        dt: float = 1.0 / 16.0,
+        ticks: int = STEP_MUL,
+        dt: float | None = None,
     ) -> None:
         sc = get_scenario(scenario)
+        self.rules = get_rules(rules)
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if invalid_action not in ("raise", "stop"):
             raise ValueError(f"invalid_action must be 'raise' or 'stop', got {invalid_action!r}")
+        mode = obs_mode or sc.default_obs_mode
+        if mode not in OBS_MODES:
+            raise ValueError(f"obs_mode must be one of {OBS_MODES}, got {obs_mode!r}")
+        variant = reward_variant or sc.reward_variant
+        if variant not in REWARD_VARIANTS:
+            raise ValueError(f"reward_variant must be one of {REWARD_VARIANTS}, got {reward_variant!r}")
+        if max_reward not in MAX_REWARD_MODES:
+            raise ValueError(f"max_reward must be one of {MAX_REWARD_MODES}, got {max_reward!r}")
+        dt = self.rules.dt if dt is None else dt
         if ticks < 1 or dt <= 0:
             raise ValueError(f"ticks must be >= 1 and dt > 0, got {ticks}, {dt}")
         self.scenario = sc
-        self.B, self.N, self.M = batch_size, sc.n_allies, sc.n_enemies
+        self.B, self.N, self.M = batch_size, sc.n_allies, sc.n_enemies_total
         self.U = self.N + self.M
         self.T = len(sc.unit_types)
         self.ticks, self.dt = ticks, dt
+        self.map_w, self.map_h = (float(v) for v in sc.map_size)
+        self.bounds = sc.bounds
+        self.obs_mode = mode
         self.only_positive = sc.reward_only_positive if reward_only_positive is None else reward_only_positive
+        self.reward_variant = variant
+        self.reward_sparse, self.reward_scale = reward_sparse, reward_scale
         self.neg_scale, self.scale_rate = reward_negative_scale, reward_scale_rate
+        self.death_value, self.win_value, self.defeat_value = reward_death_value, reward_win, reward_defeat
+        self.max_reward_mode = max_reward
+        self.abs_reward_bug = shield_regen_reward_bug
         self.invalid_action = invalid_action
         self.episode_limit = sc.episode_limit
         self.ally_healer = sc.ally_healer
         self.n_targets = max(self.N, self.M) if self.ally_healer else self.M
         self.n_actions = N_FIXED_ACTIONS + self.n_targets
         types = sc.unit_types
+        tb = sc.type_bits(mode)
+        if 0 < tb < self.T:
+            raise ValueError(f"scenario {sc.name!r}: unit_type_bits {tb} < its {self.T} unit types")
+        self.layout = Layout(
+            mode,
+            self.N,
+            self.M,
+            self.n_actions,
+            tb,
+            sc.side_has_shields(False),
+            sc.side_has_shields(True),
+            (mode == "smac_v2") if obs_own_pos is None else bool(obs_own_pos),
+            bool(obs_last_action),
+            bool(state_last_action),
+            bool(obs_timestep_number),
+            bool(state_timestep_number),
+        )
+        self.obs_dim, self.state_dim = self.layout.obs_dim, self.layout.state_dim
+        self._min_attack_range = V2_MIN_ATTACK_RANGE if min_attack_range is None else float(min_attack_range)
         self.has_healers = any(u.is_healer for u in types)
         self.has_shields = any(u.shield > 0 for u in types)
-        self._type_stats = _stat_table(types)
-        self._pair_damage = np.array([[a.hit_damage(b) for b in types] for a in types])
-        self._reach_type = self._pair_damage > 0
+        self.has_regen = self.rules.regen and any(u.hp_regen > 0 for u in types)
+        self.has_kamikaze = any(u.kamikaze_radius > 0 for u in types)
+        self.has_splash = self.rules.splash and any(u.splash_width > 0 for u in types)
+        self._type_stats = _stat_table(types, self.rules, mode, self._min_attack_range)
+        self._pair_hit = np.array([[a.hit_damage(b) for b in types] for a in types])  # smax: whole hit
+        self._pair_raw = np.array([[a.attack_damage(b) for b in types] for a in types])  # per attack
+        self._reach_type = np.array([[a.reaches(b) for b in types] for a in types])
         self._tasks = sc.teams if sc.teams else None
         self._palette_names = [n for n, _ in sc.palette]
         self._palette_p = np.array([w for _, w in sc.palette]) if sc.palette else None
+        self._exceptions = {self._palette_names.index(n) for n in sc.exception_types}
         self._composition_list = sc.palette_compositions() if sc.palette else []
         self._compositions = {c: i for i, c in enumerate(self._composition_list)}
         self._team_p = np.array(sc.team_weights) if sc.team_weights else None
@@ -118,8 +205,9 @@ class SMACCore:
         self._start_p = np.array([p for _, p in sc.starts])
         self._task_names = sc.task_names()
         self._type_index = {u.name: i for i, u in enumerate(types)}
-        self.obs_dim = 4 + self.M * (6 + self.T) + (self.N - 1) * (6 + self.T) + 4 + self.T
-        self.state_dim = self.N * (5 + self.T) + self.M * (4 + self.T) + self.N * self.n_actions
+        self._onehot_table = np.zeros((self.T, tb), np.float32)
+        if tb:
+            self._onehot_table[:, : self.T] = np.eye(self.T, dtype=np.float32)
         # action -> direction (x + iy) and -> target unit (enemy j is unit N + j)
         self._dir_table = np.zeros(self.n_actions, np.complex128)
         self._dir_table[2:6] = [1j, -1j, 1, -1]  # N, S, E, W
@@ -144,7 +232,6 @@ class SMACCore:
         # each step subtracts the step's ticks. This is "cooldown -= dt per tick, fire at <= 0".
         self.wait = z((B, U))
         self.since_hit = z((B, U))  # ticks since the last damage taken
-        self.credit, self._cap = z((B, U)), z((B, U))  # damage credited in rewards, its cap
         self.alive = np.ones((B, U), bool)
         self.steps = z(B, np.int64)
         self.invalid_actions = z(B, np.int64)  # actions remapped to stop/no-op this episode
@@ -153,57 +240,60 @@ class SMACCore:
         self.task_id = z(B, np.int64)
         self.start_id = z(B, np.int64)
         self.max_reward = np.ones(B)
+        self._max_reward_set = z(B, bool)
         self._default_goal = z((B, self.M), np.complex128)  # enemy start rotated 180 deg about the centre
         self.enemy_target = np.full((B, self.M), -1, np.int64)
         self.last_action = np.full((B, N), -1, np.int64)
         self._onehot_actions = np.vstack([np.eye(self.n_actions), np.zeros(self.n_actions)]).astype(np.float32)
         self.last_target = np.full((B, U), -1, np.int64)
         self.stats: dict[str, np.ndarray] = {k: z((B, U)) for k in self._type_stats}
+        self.type_onehot = z((B, U, self.layout.type_bits), np.float32)
         self._speed_dt = z((B, U))
         self._inv_hp, self._inv_shield = z((B, U)), z((B, U))
-        self._onehot = z((B, U, self.T), np.float32)
-        self._pd = z((B, U, U))  # hit damage of unit i on unit j (this episode's teams)
+        self._hit = z((B, U, U))  # smax: damage of a hit of unit i on unit j
+        self._raw = z((B, U, U))  # sc2: damage of one attack of i on j before armor
+        self._reachd = z((B, U, U))  # i fires at j when their centre distance is <= this
+        self.order_range = z((B, N))  # the attack mask's centre distance per ally (sc2 rules; obs mode)
         self._reach = z((B, U, U), bool)  # i may attack j (other team, weapon reaches)
         self._pair = np.ones((B, U, U), bool)  # both alive
         self._reach_live = z((B, U, U), bool)  # reach & pair
         self._wait_base = z((B, self.ticks, U))  # tick k + base cooldown in ticks
         self._speed_live = z((B, U))  # speed * dt of the living
-        self._reward_scale = z(B)
         self._arange_u = np.arange(U)
-        self._cd_scale = z((B, U))  # dt / (base cooldown + 2 dt): state's cooldown feature
-        self._inv_sight, self._neg_inv_sight = z((B, N, 1)), z((B, N, 1))
-        self._others_flat = (np.arange(N)[:, None] * U + _others(N)).ravel() if N > 1 else np.zeros(0, np.int64)
+        self.obs_sight = z((B, N))
+        self.obs_inv_sight = z((B, N))
+        self.others_flat = (np.arange(N)[:, None] * N + _others(N)).ravel() if N > 1 else np.zeros(0, np.int64)
         self._healable = z((B, U, U), bool)  # i is a healer, j a biological teammate
         self._rsum = z((B, U, U))  # half the radius sums of ground pairs (0 for air / self)
         self._rlive = z((B, U, U))  # ... of pairs that are both alive
         self._eye = np.eye(U, dtype=bool)
-        self._team = np.zeros((U, 2))  # unit -> [is ally, is enemy]
-        self._team[:N, 0] = self._team[N:, 1] = 1.0
+        self._is_enemy = np.arange(U) >= N
+        self._other = self._is_enemy[:, None] != self._is_enemy[None, :]
         self._enemy_att_base = (np.arange(B)[:, None] * U * U + (N + np.arange(self.M))[None, :] * U).astype(np.int64)
-        # move feasibility: (y, x) * (1, -1) < (hi, -lo)
+        x0, y0, x1, y1 = self.bounds
+        # move feasibility: [[y, -y], [x, -x]] < [[y1 - 1, -(y0 + 1)], [x1 - 1, -(x0 + 1)]] = N, S, E, W
         self._move_sign = np.array([1.0, -1.0])
-        self._move_lim = np.array([MAP_SIZE - MOVE_CHECK, -MOVE_CHECK])
+        self._move_lim = np.array([[y1 - MOVE_CHECK, -(y0 + MOVE_CHECK)], [x1 - MOVE_CHECK, -(x0 + MOVE_CHECK)]])
         self._has_air = any(u.is_air for u in self.scenario.unit_types)
         self._pairbase = (np.arange(B * U) * U).reshape(B, U)
         self._bidx = np.arange(B)[:, None] * U
         self._avail_base = np.arange(B * N) * self.n_actions
-        self._dz = z((B, U, U), np.complex128)  # per-step buffers
+        self.dz = z((B, U, U), np.complex128)  # z_i - z_j, refreshed after every step
         self._over = z((B, U, U))
         self.dist = z((B, U, U))
-        self._avail = z((B, N, self.n_actions), bool)
+        self.avail = z((B, N, self.n_actions), bool)
+        self._avail = self.avail  # the same array (older scripted code reads this name)
         self._att = z((B, U, U), bool)
         self._vis = z((B, U, U), bool)
-        self._n_alive = 0
         self._views()
 
-    _VIEWS = ("pos", "_range_col", "_sight_col")
+    _VIEWS = ("pos", "_avail")
 
     def _views(self) -> None:
         """Views of arrays that are never rebound (pickling copies views, so they are
         rebuilt on unpickling)."""
         self.pos = self.z.view(np.float64).reshape(self.B, self.U, 2)  # (x, y) of the same memory
-        self._range_col = self.stats["range"][:, :, None]
-        self._sight_col = self.stats["sight"][:, :, None]
+        self._avail = self.avail
 
     def __getstate__(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k not in self._VIEWS}
@@ -242,7 +332,6 @@ class SMACCore:
                     self._rngs[b] = np.random.default_rng(s)
         for b in ids:
             self._reset_one(b, forced_task, forced_start)
-        self._n_alive = int(np.count_nonzero(self.alive))
         self._refresh()
 
     def _task_index(self, task: str) -> int:
@@ -255,23 +344,42 @@ class SMACCore:
             raise ValueError(f"scenario {self.scenario.name!r} has no start {start!r}; starts: {self._starts}")
         return self._starts.index(start)
 
-    def _reset_one(self, b: int, task: int | None = None, start: int | None = None) -> None:
-        rng = self._rngs[b]
-        N, st = self.N, self.stats
+    def _draw_palette(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """n i.i.d. palette draws, redrawn while every member is an exception type (SMACv2)."""
+        while True:
+            draw = rng.choice(len(self._palette_names), size=n, p=self._palette_p)
+            if not self._exceptions or not set(draw.tolist()) <= self._exceptions:
+                return draw
+
+    def _draw_teams(self, b: int, task: int | None) -> tuple[tuple[str, ...], tuple[str, ...], int]:
+        rng, sc = self._rngs[b], self.scenario
         if self._tasks is not None:
             if task is not None:
                 k = task
             else:
                 k = int(rng.choice(len(self._tasks), p=self._team_p)) if len(self._tasks) > 1 else 0
             allies, enemies = self._tasks[k].allies, self._tasks[k].enemies
+            if sc.shuffle_units:  # TRAMA: one shuffled list for both teams
+                order = rng.permutation(len(allies))
+                allies = tuple(allies[i] for i in order)
+                if enemies == self._tasks[k].allies:
+                    enemies = allies
+            return allies, enemies, k
+        if task is not None:
+            allies = self._composition_list[task]
+            draw = np.array([self._palette_names.index(n) for n in allies])
         else:
-            if task is not None:
-                allies = self._composition_list[task]
-            else:
-                draw = rng.choice(len(self._palette_names), size=N, p=self._palette_p)
-                allies = tuple(self._palette_names[i] for i in np.sort(draw))
-            enemies = allies
-            k = self._compositions[allies]
+            draw = self._draw_palette(rng, self.N)
+        # enemies copy the allies' draw; extra enemies are drawn the same way (SMACv2)
+        extra = self._draw_palette(rng, self.M - self.N) if self.M > self.N else np.zeros(0, np.int64)
+        enemies = tuple(self._palette_names[i] for i in np.concatenate([draw, extra])[: self.M])
+        allies = tuple(self._palette_names[i] for i in np.sort(draw))
+        return allies, enemies, self._compositions[allies]
+
+    def _reset_one(self, b: int, task: int | None = None, start: int | None = None) -> None:
+        rng = self._rngs[b]
+        N, st = self.N, self.stats
+        allies, enemies, k = self._draw_teams(b, task)
         if start is not None:
             s = start
         else:
@@ -281,14 +389,12 @@ class SMACCore:
         self.type[b] = types
         for key, table in self._type_stats.items():
             st[key][b] = table[types]
-        self.pos[b] = _start_positions(self._starts[s], N, self.M, rng)
-        self._default_goal[b] = MAP_SIZE * (1 + 1j) - self.z[b, N:]
+        self.pos[b] = start_positions(self.scenario, self._starts[s], st["radius"][b], rng)
+        self._default_goal[b] = complex(self.map_w, self.map_h) - self.z[b, N:]
         self.hp[b], self.shield[b] = st["hp"][b], st["shield"][b]
         self.energy[b] = st["energy"][b]
         self.wait[b] = 0.0
         self.since_hit[b] = 0.0  # shields start full: counting from 0 changes nothing
-        self.credit[b] = 0.0
-        self._cap[b] = st["hp"][b] + st["shield"][b]
         self.alive[b] = True
         self.steps[b] = 0
         self.invalid_actions[b] = 0
@@ -299,29 +405,36 @@ class SMACCore:
         self._speed_dt[b] = st["speed"][b] * self.dt
         self._speed_live[b] = self._speed_dt[b]
         self._wait_base[b] = np.arange(self.ticks)[:, None] + st["cooldown"][b] / self.dt
-        self._cd_scale[b] = self.dt / (st["cooldown"][b] + 2 * self.dt)
-        self._inv_sight[b, :, 0] = 1.0 / st["sight"][b, :N]
-        self._neg_inv_sight[b] = -self._inv_sight[b]
+        self.obs_sight[b] = st["obs_sight"][b, :N]
+        self.obs_inv_sight[b] = 1.0 / self.obs_sight[b]
+        self.order_range[b] = st["mask_range"][b, :N]
         self._pair[b] = True
         self._inv_hp[b] = 1.0 / st["hp"][b]
         self._inv_shield[b] = np.divide(1.0, st["shield"][b], out=np.zeros(self.U), where=st["shield"][b] > 0)
-        self._onehot[b] = np.eye(self.T, dtype=np.float32)[types]
-        self._pd[b] = self._pair_damage[types[:, None], types[None, :]]
-        team = np.arange(self.U) >= N
-        other = team[:, None] != team[None, :]
-        self._reach[b] = self._reach_type[types[:, None], types[None, :]] & other
+        self.type_onehot[b] = self._onehot_table[types]
+        tt = (types[:, None], types[None, :])
+        self._hit[b] = self._pair_hit[tt]
+        self._raw[b] = self._pair_raw[tt]
+        self._reach[b] = self._reach_type[tt] & self._other
         self._reach_live[b] = self._reach[b]
-        healer, bio = st["healer"][b] > 0, st["bio"][b] > 0
-        self._healable[b] = healer[:, None] & bio[None, :] & ~other & ~self._eye
-        ground = st["air"][b] == 0
         r = st["radius"][b]
+        if self.rules.edge_ranges:  # edge to edge: range + both radii (smaclite unit.py)
+            self._reachd[b] = st["range"][b][:, None] + r[:, None] + r[None, :]
+        else:  # centre distance strictly below the SMAX range
+            self._reachd[b] = np.nextafter(st["range"][b], 0.0)[:, None]
+        healer, bio = st["healer"][b] > 0, st["bio"][b] > 0
+        self._healable[b] = healer[:, None] & bio[None, :] & ~self._other & ~self._eye
+        ground = st["air"][b] == 0
         self._rsum[b] = 0.5 * (r[:, None] + r[None, :]) * (ground[:, None] & ground[None, :] & ~self._eye)
         self._rlive[b] = self._rsum[b]
-        # max_reward of *this* episode's enemy team (SMAC's formula; SMACv2 froze it once)
-        self.max_reward[b] = self.M * 10.0 + 200.0 + float((st["hp"][b, N:] + st["shield"][b, N:]).sum())
-        self._reward_scale[b] = self.scale_rate / self.max_reward[b]
-        rows = slice(b, b + 1)  # spawn clumps start non-overlapping
-        self._push(self.z[rows], self._rlive[rows], self._dz[rows], self._over[rows])
+        # SMAC's max_reward: deaths + win + the enemies' hp and shields (of this episode's
+        # team, or frozen at the first episode as SMACv2 does)
+        if self.max_reward_mode == "episode" or not self._max_reward_set[b]:
+            pool = float((st["hp"][b, N:] + st["shield"][b, N:]).sum())
+            self.max_reward[b] = self.M * self.death_value + self.win_value + pool
+            self._max_reward_set[b] = True
+        rows = slice(b, b + 1)  # spawn groups start non-overlapping
+        self._push(self.z[rows], self._rlive[rows], self.dz[rows], self._over[rows])
         self._clamp(self.pos[b : b + 1])
 
     # -- one agent step --------------------------------------------------------------------
@@ -357,42 +470,61 @@ class SMACCore:
             if B == 1
             else np.stack([g.random(n_u + self.M * N) for g in self._rngs])
         )
-        self._enemy_decide(vel, tgt, draws[:, n_u:].reshape(B, self.M, N))
+        if self.rules.attack_move:
+            self._enemy_decide_sc2(vel, tgt)
+        else:
+            self._enemy_decide(vel, tgt, draws[:, n_u:].reshape(B, self.M, N))
         self.last_target = tgt  # what each unit is ordered to shoot or heal (for rendering)
         vel *= self._speed_live  # speed * dt, 0 for the dead
         self._vel = vel
         has_t = tgt >= 0
         tsafe = np.where(has_t, tgt, self._arange_u)
+        self._tsafe = tsafe
         fidx = (tsafe + self._bidx).ravel()
         self._fidx = fidx
         # armed: has a target, and both ends alive (kept current on deaths)
         self._armed = has_t & self.alive & self.alive.ravel().take(fidx).reshape(B, U)
-        hit = self._pd.ravel().take(self._pairbase + tsafe)
-        healing = has_t & (st["healer"] > 0) if self.has_healers else None
-        scalar = B == 1 and not self.has_healers  # see _attack_one_env
-        if scalar:
-            self._tgt_list, self._hit_list = tsafe[0].tolist(), hit[0].tolist()
+        reach_t = self._reachd.ravel().take(self._pairbase + tsafe)  # (B, U) reach to own target
         u = draws[:, :n_u].reshape(B, self.ticks, U)
         # after a shot at tick k: ready from tick k + 1 + cooldown / dt, cooldown = base + (3u - 1) dt,
         # i.e. base + U(-dt, 2dt); within a step "wait" counts ticks from the step's start
         new_wait = u * 3.0
         new_wait += self._wait_base  # k + base cooldown / dt, per tick k
-        self._first = float(np.where(self._armed, self.wait, np.inf).min())  # ticks to the first shot
-        end = (self.z + self.ticks * vel).view(np.float64)  # where the moves alone take everyone
-        near_wall = bool(end.min() < WALL_MARGIN or end.max() > MAP_SIZE - WALL_MARGIN)
+        x0, y0, x1, y1 = self.bounds
+        end = self.z + self.ticks * vel  # where the ordered moves alone take everyone
+        near_wall = bool(
+            end.real.min() < x0 + WALL_MARGIN
+            or end.real.max() > x1 - WALL_MARGIN
+            or end.imag.min() < y0 + WALL_MARGIN
+            or end.imag.max() > y1 - WALL_MARGIN
+        )
         alive0 = self.alive.copy()
-        taken = np.zeros((B, U))
-        z, vel, rlive, d, over = self.z, self._vel, self._rlive, self._dz, self._over
+        pool0 = self._pool()
+        z, rlive, d, over = self.z, self._rlive, self.dz, self._over
+        chase_on = self.rules.attack_move
         for k in range(self.ticks):
-            z += vel  # (vel is zeroed in place for units that die)
-            if near_wall:
+            mv = self._vel  # zeroed in place for units that die
+            if chase_on and self._armed.any():
+                # SC2's attack order: beyond reach, walk straight toward the target
+                delta = z.ravel().take(fidx).reshape(B, U) - z
+                gap = np.abs(delta)
+                walk = gap - reach_t
+                chase = self._armed & (walk > 0)
+                if chase.any():
+                    # at full speed, as SMAClite's MoveCommand: a unit blocked by a teammate
+                    # then pushes its way in instead of creeping toward the reach boundary
+                    stepw = self._speed_live / np.maximum(gap, 1e-12)
+                    mv = np.where(chase, delta * stepw, mv)
+            z += mv
+            if near_wall or chase_on:
                 self._clamp(self.pos)
             self._push(z, rlive, d, over)
-            if k >= self._first and np.count_nonzero(cand := (self.wait <= k) & self._armed):
-                if scalar:
-                    self._attack_one_env(k, cand, new_wait[:, k], taken)
-                else:
-                    self._attack(k, cand, fidx, hit, healing, new_wait[:, k], taken)
+            ready = self._armed & (self.wait <= k)
+            if ready.any():
+                tz = z.ravel().take(fidx).reshape(B, U)
+                fire = ready & (np.abs(tz - z) <= reach_t)
+                if fire.any():
+                    self._fire(k, fire, new_wait[:, k])
         self.wait -= self.ticks
         self._clamp(self.pos)
         self.steps += 1
@@ -404,127 +536,171 @@ class SMACCore:
             eligible *= self.alive
             eligible += self.shield
             np.minimum(eligible, st["shield"], out=self.shield)
+        if self.has_regen:
+            regen = self.hp + st["hp_regen"] * (self.ticks * self.dt) * self.alive
+            np.minimum(regen, st["hp"], out=self.hp)
         if self.has_healers:
-            regen = ENERGY_REGEN * self.ticks * self.dt * (st["healer"] > 0)
-            np.minimum(self.energy + regen, ENERGY_MAX, out=self.energy)
+            energy = ENERGY_REGEN * self.ticks * self.dt * (st["healer"] > 0)
+            np.minimum(self.energy + energy, ENERGY_MAX, out=self.energy)
         self.last_action[:] = a
-        # reward and termination (SMAC's reward, per-episode max_reward). Damage credit per
-        # unit is capped at its max hp + shield over the episode, so healing and shield
-        # regeneration cannot push the return past reward_scale_rate (checked in tests).
-        credit = np.minimum(self.credit + taken, self._cap)
-        taken = credit - self.credit
-        self.credit = credit
-        died = alive0 ^ self.alive
-        standing = (self.alive @ self._team) > 0  # (B, 2): any ally alive, any enemy alive
-        won = standing[:, 0] > standing[:, 1]
-        taken += died * 10.0
-        per_team = taken @ self._team  # (damage + 10 per death) taken by allies, by enemies
-        reward = per_team[:, 1]
-        if not self.only_positive:
-            reward -= self.neg_scale * per_team[:, 0]
-        reward += 200.0 * won
-        reward *= self._reward_scale  # reward_scale_rate / this episode's max_reward
-        terminated = ~standing.all(1)
+        reward, terminated, won = self._reward(alive0, pool0)
         truncated = (self.steps >= self.episode_limit) > terminated
         self.won |= won
         self.done = terminated | truncated
         self._refresh()
-        return reward, np.asarray(terminated), np.asarray(truncated)
+        return reward, terminated, truncated
+
+    def _pool(self) -> np.ndarray:
+        """(B, U) hp + shield of the living (SMAC's health used in rewards)."""
+        return (np.maximum(self.hp, 0.0) + self.shield) * self.alive
+
+    def _standing(self) -> np.ndarray:
+        """(B, 2): whether allies / enemies still stand (a side of healers only does not)."""
+        fighting = self.alive
+        if self.rules.healers_cannot_win and self.has_healers:
+            fighting = fighting & (self.stats["healer"] == 0)
+        return np.stack([fighting[:, : self.N].any(1), fighting[:, self.N :].any(1)], 1)
+
+    def _reward(self, alive0: np.ndarray, pool0: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """SMAC's reward_battle + win/defeat terms + scaling; (reward, terminated, won)."""
+        N = self.N
+        lost_pool = (pool0 - self._pool()) * alive0  # hp + shield each unit lost (healing: < 0)
+        died = alive0 & ~self.alive
+        deaths_a = died[:, :N].sum(1) * self.death_value
+        deaths_e = died[:, N:].sum(1) * self.death_value
+        if self.reward_variant == "death_only":  # TRAMA's released env: no damage terms
+            dmg_a = dmg_e = np.zeros(self.B)
+        else:
+            dmg_a, dmg_e = lost_pool[:, :N].sum(1), lost_pool[:, N:].sum(1)
+        gained = dmg_e + deaths_e
+        reward: np.ndarray
+        if self.only_positive:
+            reward = np.abs(gained) if self.abs_reward_bug else np.maximum(gained, 0.0)
+        else:
+            reward = gained - self.neg_scale * (dmg_a + deaths_a)
+        standing = self._standing()
+        won = standing[:, 0] & ~standing[:, 1]
+        lost = standing[:, 1] & ~standing[:, 0]
+        terminated = ~standing.all(1)
+        if self.reward_sparse:
+            reward = won.astype(float) - lost
+        else:
+            reward = reward + self.win_value * won + self.defeat_value * lost
+        if self.reward_scale:
+            reward = reward * (self.scale_rate / self.max_reward)
+        return np.asarray(reward, float), np.asarray(terminated), np.asarray(won)
 
     def _check_actions(self, a: np.ndarray) -> np.ndarray:
-        ok = self._avail.ravel().take(self._avail_base + a.ravel(), mode="clip").reshape(a.shape)
+        ok = self.avail.ravel().take(self._avail_base + a.ravel(), mode="clip").reshape(a.shape)
         if ok.all() and a.min() >= 0 and a.max() < self.n_actions:
             return a
         ok &= (a >= 0) & (a < self.n_actions)
         if self.invalid_action == "raise":
             b, i = (int(x[0]) for x in np.nonzero(~ok))
-            allowed = np.flatnonzero(self._avail[b, i]).tolist()
+            allowed = np.flatnonzero(self.avail[b, i]).tolist()
             raise ValueError(
                 f"env {b}, agent {i}: action {int(a[b, i])} is not available (allowed: {allowed}; 0 no-op is "
-                "for dead agents, 1 stop, 2-5 move N/S/E/W, 6+j attack enemy j in range or heal ally j)"
+                "for dead agents, 1 stop, 2-5 move N/S/E/W, 6+j attack enemy j or heal ally j)"
             )
         self.invalid_actions += (~ok).sum(axis=1)  # remapped this episode: masking bugs stay visible
         return np.where(ok, a, np.where(self.alive[:, : self.N], 1, 0))
 
-    def _attack(
-        self,
-        k: int,
-        cand: np.ndarray,
-        fidx: np.ndarray,
-        hit: np.ndarray,
-        healing: np.ndarray | None,
-        new_wait: np.ndarray,
-        taken: np.ndarray,
-    ) -> None:
-        """Resolves the attacks (and heals) of tick ``k`` by the units that are ready."""
-        B, U = self.B, self.U
-        tz = self.z.ravel().take(fidx).reshape(B, U)
-        fire = np.abs(tz - self.z) < self.stats["range"]
-        fire &= cand
-        if healing is not None:
-            if np.count_nonzero(heal := fire & healing):
-                self._heal(heal, fidx)
-            fire &= ~healing
-        if not np.count_nonzero(fire):
-            return
-        incoming = np.bincount(fidx, weights=(hit * fire).ravel(), minlength=B * U).reshape(B, U)
-        hp, sh = self.hp, self.shield
-        struck = incoming > 0
-        taken += incoming  # overkill is removed by the per-unit credit cap in step()
-        if self.has_shields:
-            absorbed = np.minimum(sh, incoming)
-            sh -= absorbed
-            incoming -= absorbed
-        hp -= incoming  # may go below 0 on the killing blow; alive = hp > 0
-        np.copyto(self.since_hit, -1.0 - k, where=struck)
-        np.copyto(self.wait, new_wait, where=fire)
-        np.greater(hp, 0.0, out=self.alive)
-        if int(np.count_nonzero(self.alive)) != self._n_alive:
+    # -- combat ----------------------------------------------------------------------------
+    def _fire(self, k: int, fire: np.ndarray, new_wait: np.ndarray) -> None:
+        """Resolves the attacks (and heals) of tick ``k`` by the units in ``fire``."""
+        st = self.stats
+        if self.has_healers:
+            heal = fire & (st["healer"] > 0)
+            if heal.any():
+                self._heal(heal, self._fidx)
+                fire = fire & ~heal
+                if not fire.any():
+                    return
+        U = self.U
+        bb, uu = np.nonzero(fire)
+        tt = self._tsafe[bb, uu]
+        att, vic = [bb * U + uu], [bb * U + tt]
+        special = np.zeros(len(bb), bool)
+        if self.has_kamikaze:
+            special |= st["kamikaze"][bb, uu] > 0
+        if self.has_splash:
+            special |= st["splash_width"][bb, uu] > 0
+        if special.any():
+            att, vic = [att[0][~special]], [vic[0][~special]]
+            for b, u, t in zip(bb[special].tolist(), uu[special].tolist(), tt[special].tolist()):
+                victims = self._area_victims(b, u, t)
+                att.append(np.full(len(victims), b * U + u))
+                vic.append(b * U + victims)
+        att_f, vic_f = np.concatenate(att), np.concatenate(vic)
+        self._apply_hits(k, att_f, vic_f)
+        fired = fire & (st["kamikaze"] == 0) if self.has_kamikaze else fire
+        np.copyto(self.wait, new_wait, where=fired)
+        if self.has_kamikaze and (boom := fire & (st["kamikaze"] > 0)).any():
+            self.hp[boom] = 0.0  # a baneling dies in its own explosion
+        before = int(np.count_nonzero(self.alive))
+        np.greater(self.hp, 0.0, out=self.alive)
+        if int(np.count_nonzero(self.alive)) != before:
             self._after_deaths()
-        self._first = float(np.where(self._armed, self.wait, np.inf).min())
 
-    def _attack_one_env(self, k: int, cand: np.ndarray, new_wait: np.ndarray, taken: np.ndarray) -> None:
-        """_attack for a single env without healers, on the few ready units as scalars.
+    def _area_victims(self, b: int, u: int, t: int) -> np.ndarray:
+        """Units hit by an area attack of unit ``u`` on ``t`` in env ``b`` (ascending ids)."""
+        st, z = self.stats, self.z[b]
+        cand = self._reach_live[b, u] & self.alive[b]
+        r = st["radius"][b]
+        if st["kamikaze"][b, u] > 0:  # smaclite KAMIKAZE: bodies within the radius of the baneling
+            hit = cand & (np.abs(z - z[u]) <= st["kamikaze"][b, u] + r)
+        else:  # smaclite LASER_BEAM: bodies touching a width x depth box centred on the target
+            axis = z[t] - z[u]
+            axis = axis / abs(axis) if abs(axis) > 0 else 1.0 + 0j
+            rel = (z - z[t]) * np.conj(axis)  # along the line of fire = real, across = imag
+            out_along = np.maximum(np.abs(rel.real) - st["splash_depth"][b, u] / 2, 0.0)
+            out_across = np.maximum(np.abs(rel.imag) - st["splash_width"][b, u] / 2, 0.0)
+            hit = cand & (out_along**2 + out_across**2 <= r**2)
+            hit[t] = cand[t]
+        return np.flatnonzero(hit)
 
-        At batch 1 a tick has one to three shooters and numpy's per-call overhead is most
-        of _attack's cost. The arithmetic is the same operations in the same order (damage
-        summed over attackers by ascending index, as bincount does), so trajectories are
-        identical to the vectorised path; tests/test_smaclike.py compares a batch-1 facade
-        with a batch-3 core step by step.
-        """
-        z, reach, tg, hit = self.z[0], self.stats["range"][0], self._tgt_list, self._hit_list
-        fired: list[int] = []
-        incoming: dict[int, float] = {}
-        for u in np.flatnonzero(cand[0]).tolist():
-            t = tg[u]
-            if abs(z[t] - z[u]) < reach[u]:
-                fired.append(u)
-                incoming[t] = incoming.get(t, 0.0) + hit[u]
-        if not fired:
-            return
-        hp, sh, since, got, wait = self.hp[0], self.shield[0], self.since_hit[0], taken[0], self.wait[0]
-        died = False
-        for t, x in incoming.items():
-            if x > 0:
-                since[t] = -1.0 - k
-            got[t] += x
-            if self.has_shields:
-                absorbed = min(sh[t], x)
-                sh[t] -= absorbed
-                x -= absorbed
-            hp[t] -= x
-            if not hp[t] > 0.0:
-                self.alive[0, t] = False
-                died = True
-        for u in fired:
-            wait[u] = new_wait[0, u]
-        if died:
-            self._after_deaths()
-        self._first = float(np.where(self._armed, self.wait, np.inf).min())
+    def _apply_hits(self, k: int, att: np.ndarray, vic: np.ndarray) -> None:
+        """Applies hits (flat attacker, flat victim) victim by victim in attacker order."""
+        if len(vic) > 1:
+            order = np.lexsort((att, vic))
+            att, vic = att[order], vic[order]
+            first = np.r_[True, vic[1:] != vic[:-1]]
+            idx = np.arange(len(vic))
+            rank = idx - np.maximum.accumulate(np.where(first, idx, 0))
+        else:
+            rank = np.zeros(len(vic), np.int64)
+        U = self.U
+        pair = (att // U) * U * U + (att % U) * U + vic % U  # flat (b, i, j)
+        HP, SH = self.hp.reshape(-1), self.shield.reshape(-1)
+        armor = self.stats["armor"].reshape(-1)
+        n_att = self.stats["n_attacks"].reshape(-1)
+        struck = np.zeros(0, np.int64)
+        for r in range(int(rank.max()) + 1 if len(rank) else 0):
+            sel = rank == r
+            v, p = vic[sel], pair[sel]
+            h, s = HP[v], SH[v]
+            if self.rules.armor_on_shields:  # SMAX: armor on the whole hit, shields absorb first
+                dmg = self._hit.reshape(-1)[p]
+                ab = np.minimum(s, dmg)
+                s = s - ab
+                h = h - (dmg - ab)
+            else:  # SC2: per attack, shields take it whole, armor reduces the hp part only
+                raw = self._raw.reshape(-1)[p]
+                n = n_att[att[sel]]
+                arm = armor[v]
+                for q in range(int(n.max())):
+                    act = (q < n) & (raw > 0)
+                    ab = np.minimum(s, raw) * act
+                    rem = (raw - ab) * act
+                    s = s - ab
+                    h = h - np.where(rem > 0, np.maximum(0.5, rem - arm), 0.0)
+            HP[v], SH[v] = h, s
+            struck = np.concatenate([struck, v])
+        self.since_hit.reshape(-1)[struck] = -1.0 - k
 
     def _after_deaths(self) -> None:
-        """Someone died this tick: stop them, disarm shots at or by them, and take them out
-        of collisions."""
+        """Someone may have died this tick: stop them, disarm shots at or by them, and take
+        them out of collisions."""
         B, U = self.B, self.U
         self._vel *= self.alive
         self._armed &= self.alive
@@ -532,12 +708,11 @@ class SMACCore:
         self._on_deaths()
 
     def _on_deaths(self) -> None:
-        """Refreshes the matrices that depend on who is alive (deaths are rare events)."""
+        """Refreshes the matrices that depend on who is alive."""
         np.logical_and(self.alive[:, :, None], self.alive[:, None, :], out=self._pair)
         np.multiply(self._rsum, self._pair, out=self._rlive)
         np.logical_and(self._reach, self._pair, out=self._reach_live)
         np.multiply(self._speed_dt, self.alive, out=self._speed_live)
-        self._n_alive = int(np.count_nonzero(self.alive))
 
     def _heal(self, heal: np.ndarray, fidx: np.ndarray) -> None:
         st = self.stats
@@ -572,10 +747,10 @@ class SMACCore:
         np.fmax(over, 0.0, out=over)  # half the relative overlap
         z += np.vecdot(over, d)
 
-    @staticmethod
-    def _clamp(pos: np.ndarray) -> None:
-        np.minimum(pos, MAP_SIZE, out=pos)
-        np.maximum(pos, 0.0, out=pos)
+    def _clamp(self, pos: np.ndarray) -> None:
+        x0, y0, x1, y1 = self.bounds
+        np.clip(pos[..., 0], x0, x1, out=pos[..., 0])
+        np.clip(pos[..., 1], y0, y1, out=pos[..., 1])
 
     # -- heuristic enemy AI ----------------------------------------------------------------
     def _enemy_decide(self, vel: np.ndarray, tgt: np.ndarray, pick: np.ndarray) -> None:
@@ -583,20 +758,17 @@ class SMACCore:
         last target while shootable, else shoot the closest shootable ally; with nothing to
         shoot, move toward a uniformly random visible ally (``pick``: uniforms (B, M, N)),
         else toward the unit's own start position rotated 180 degrees about the map centre;
-        moves take the cardinal direction best aligned with the goal."""
+        moves take the cardinal direction best aligned with the goal. "Shootable" is the
+        rules' reach (edge to edge under sc2)."""
         N = self.N
         D = self.dist[:, N:, :N]  # (B, M, N)
         last = self.enemy_target
         keep = self._att.ravel().take(self._enemy_att_base + last)  # last = -1 reads junk, masked next
         keep &= last >= 0
+        shootable = self._att[:, N:, :N]
+        closest = np.where(shootable.any(2), np.where(shootable, D, np.inf).argmin(2), -1)
         dv = np.where(self._vis[:, N:, :N], D, np.inf)
-        seen = dv.argmin(2)
         d_seen = dv.min(2)
-        if self._has_air:  # the closest visible unit may be out of reach: search the shootable ones
-            shootable = self._att[:, N:, :N]
-            closest = np.where(shootable.any(2), np.where(shootable, D, np.inf).argmin(2), -1)
-        else:  # range < sight and every weapon reaches: the closest visible is the closest shootable
-            closest = np.where(d_seen < self.stats["range"][:, N:], seen, -1)
         target = np.where(keep, last, closest)
         chase = np.where(self._vis[:, N:, :N], pick, -1.0).argmax(2)
         goal = np.where(d_seen < np.inf, self.z.ravel().take(chase + self._bidx), self._default_goal)
@@ -612,8 +784,45 @@ class SMACCore:
             self.enemy_target = target
             tgt[:, N:] = target
 
+    def _enemy_decide_sc2(self, vel: np.ndarray, tgt: np.ndarray) -> None:
+        """The enemy AI under rules "sc2": SC2's attack-move, as SMAClite models it
+        (unit_command.py AttackMoveCommand, ~102-152). Every enemy attack-moves toward the
+        allies' side (its start rotated 180 degrees about the map centre). It keeps its
+        target while the target lives and is within reach or is itself attacking this unit;
+        otherwise it acquires the closest ally within scan range (5 + the ally's radius,
+        centre distance), else the closest ally attacking it. A unit with a target walks in
+        and fires (the attack order); without one it walks on toward the goal."""
+        N, st = self.N, self.stats
+        D = self.dist[:, N:, :N]  # (B, M, N)
+        ally_orders = tgt[:, :N]  # what each ally was ordered to attack this step
+        attacking_me = (ally_orders[:, None, :] == (N + np.arange(self.M))[None, :, None]) & (
+            st["healer"][:, None, :N] == 0
+        )
+        shootable = self._reach_live[:, N:, :N]
+        last = self.enemy_target
+        keep = self._att.ravel().take(self._enemy_att_base + last)  # in reach; last = -1 reads junk
+        keep |= np.take_along_axis(attacking_me, np.maximum(last, 0)[..., None], 2)[..., 0]
+        keep &= (last >= 0) & np.take_along_axis(shootable, np.maximum(last, 0)[..., None], 2)[..., 0]
+        scan = D < SCAN_RANGE + st["radius"][:, None, :N]
+        key = np.where(shootable & scan, D, np.where(shootable & attacking_me, 1e9 + D, np.inf))
+        acquired = np.where(np.isfinite(key.min(2)), key.argmin(2), -1)
+        target = np.where(keep, last, acquired)
+        goal = self._default_goal
+        if self.has_healers:
+            target, goal = self._enemy_healers(target, goal)
+        delta = goal - self.z[:, N:]
+        norm = np.abs(delta)
+        move = np.where(norm > 0.5, delta / np.maximum(norm, 1e-12), 0.0)
+        vel[:, N:] = move * (target < 0)
+        if self.has_healers:
+            self.enemy_target = np.where(st["healer"][:, N:] > 0, -1, target)
+            tgt[:, N:] = np.where(target >= 0, target + N * (st["healer"][:, N:] > 0), -1)
+        else:
+            self.enemy_target = target
+            tgt[:, N:] = target
+
     def _enemy_healers(self, target: np.ndarray, goal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Enemy medivacs heal the most damaged biological teammate in range, else follow
+        """Enemy medivacs heal the most damaged biological teammate in reach, else follow
         their closest living non-healer teammate."""
         N, st = self.N, self.stats
         e = slice(N, None)
@@ -621,7 +830,7 @@ class SMACCore:
         D = self.dist[:, e, e]
         mate = self.alive[:, None, e] & (st["healer"][:, None, e] == 0)
         missing = (st["hp"][:, e] - self.hp[:, e]) * st["bio"][:, e]
-        can = mate & (D < st["range"][:, e, None]) & (missing[:, None, :] > 0)
+        can = mate & (D <= self._reachd[:, e, e]) & (missing[:, None, :] > 0)
         heal_t = np.where(can.any(2), np.where(can, missing[:, None, :], -1.0).argmax(2), -1)
         follow = np.where(mate, D, np.inf).argmin(2)
         far = np.take_along_axis(D, follow[..., None], 2)[..., 0] > 2.0
@@ -632,28 +841,34 @@ class SMACCore:
     # -- observations ----------------------------------------------------------------------
     def _refresh(self) -> None:
         """Distances, attack/visibility matrices and action masks for the current positions."""
-        self._feat: np.ndarray | None = None
-        self._pairwise(self.z, self._dz)
-        np.abs(self._dz, out=self.dist)
+        self._on_deaths()
+        self._pairwise(self.z, self.dz)
+        np.abs(self.dz, out=self.dist)
         N, M = self.N, self.M
         pair = self._pair
-        np.less(self.dist, self._range_col, out=self._att)
+        np.less_equal(self.dist, self._reachd, out=self._att)
         self._att &= self._reach_live
-        np.less(self.dist, self._sight_col, out=self._vis)
+        np.less(self.dist, self.stats["sight"][:, :, None], out=self._vis)
         self._vis &= pair
-        av = self._avail
+        av = self.avail
         alive = self.alive[:, :N]
         av[:, :, 0] = ~alive
         av[:, :, 1] = alive
-        # [[y < hi, y > lo], [x < hi, x > lo]] = moves N, S, E, W
         moves = self.pos[:, :N, ::-1, None] * self._move_sign < self._move_lim
         moves &= alive[..., None, None]
         av[:, :, 2:6] = moves.reshape(self.B, N, 4)
-        av[:, :, N_FIXED_ACTIONS : N_FIXED_ACTIONS + M] = self._att[:, :N, N:]
+        if self.rules.attack_move:  # SMAC's mask: an order range, the unit walks in (sc2)
+            order = self.dist[:, :N] <= self.order_range[:, :, None]
+        else:  # SMAX: only what can be hit from here
+            order = self.dist[:, :N] <= self._reachd[:, :N]
+        av[:, :, N_FIXED_ACTIONS : N_FIXED_ACTIONS + M] = order[:, :, N:] & self._reach_live[:, :N, N:]
         if self.ally_healer:
             av[:, :, N_FIXED_ACTIONS + M :] = False
-            heal = self._healable[:, :N, :N] & (self.dist[:, :N, :N] < self._range_col[:, :N]) & pair[:, :N, :N]
-            av[:, :, N_FIXED_ACTIONS : N_FIXED_ACTIONS + N] |= heal
+            heal = self._healable[:, :N, :N] & order[:, :, :N] & pair[:, :N, :N]
+            healer = self.stats["healer"][:, :N, None] > 0
+            av[:, :, N_FIXED_ACTIONS : N_FIXED_ACTIONS + N] = np.where(
+                healer, heal, av[:, :, N_FIXED_ACTIONS : N_FIXED_ACTIONS + N]
+            )
 
     def place(
         self, b: int, positions: np.ndarray, hp: np.ndarray | None = None, shield: np.ndarray | None = None
@@ -666,89 +881,31 @@ class SMACCore:
         if shield is not None:
             self.shield[b] = shield
         self.alive[b] = self.hp[b] > 0
-        self._on_deaths()
-        self._feat = None
         self._refresh()
 
     def avail_actions(self) -> np.ndarray:
         """(B, N, n_actions) bool: what each ally may do now."""
-        return self._avail.copy()
+        return self.avail.copy()
 
-    def _unit_features(self) -> np.ndarray:
-        """(B, U, 2 + T): [health, shield, type one-hot]; type ids are the same for allies
-        and enemies (SMAC's inconsistent ids are a user complaint). Cached until the next
-        step or reset."""
-        if self._feat is not None:
-            return self._feat
-        self._feat = f = np.empty((self.B, self.U, 2 + self.T), np.float32)
-        np.multiply(self.hp, self._inv_hp, out=f[..., 0], casting="unsafe")
-        np.multiply(self.shield, self._inv_shield, out=f[..., 1], casting="unsafe")
-        f[..., 2:] = self._onehot
-        return f
+    def hp_frac(self) -> np.ndarray:
+        """(B, U) hit points / maximum (0 for the dead)."""
+        return (np.maximum(self.hp, 0.0) * self._inv_hp * self.alive).astype(np.float32)
+
+    def shield_frac(self) -> np.ndarray:
+        """(B, U) shield / maximum (0 for units without shields)."""
+        return (self.shield * self._inv_shield * self.alive).astype(np.float32)
+
+    def last_action_onehot(self) -> np.ndarray:
+        """(B, N, n_actions) float32; all zeros before the first step (SMAC)."""
+        return self._onehot_actions.take(self.last_action.ravel(), axis=0).reshape(self.B, self.N, -1)
 
     def obs(self) -> np.ndarray:
-        """(B, N, obs_dim) float32 observations (SMACv2 layout; spec "Agent interface").
-
-        [move N/S/E/W feasible (4)] + per enemy [attackable, dist, dx, dy, health, shield,
-        type (T)] + per other ally [visible, dist, dx, dy, health, shield, type] + own
-        [health, shield, x, y, type]; distances are divided by the agent's sight range;
-        units out of sight, dead units and everything of a dead agent are zeros.
-        """
-        B, N, M, T, U = self.B, self.N, self.M, self.T, self.U
-        F = 6 + T
-        feat = self._unit_features()
-        vis = self._vis[:, :N]
-        blk = np.empty((B, N, U, F), np.float32)  # features of every unit as seen by each ally
-        blk[:, :, :N, 0] = vis[:, :, :N]
-        blk[:, :, N:, 0] = self._att[:, :N, N:]
-        rel = self._dz[:, :N] * self._neg_inv_sight  # (z_j - z_i) / sight
-        blk[..., 1] = self.dist[:, :N] * self._inv_sight
-        blk[..., 2:4] = rel.view(np.float64).reshape(B, N, U, 2)
-        blk[..., 4:] = feat[:, None]
-        blk *= vis[..., None]
-        out = np.empty((B, N, self.obs_dim), np.float32)
-        out[..., :4] = self._avail[:, :, 2:6]
-        o = 4 + M * F
-        out[..., 4:o].reshape(B, N, M, F)[...] = blk[:, :, N:]
-        o2 = o + (N - 1) * F
-        if N > 1:
-            out[..., o:o2] = blk.reshape(B, N * U, F).take(self._others_flat, axis=1).reshape(B, N, -1)
-        out[..., o2 : o2 + 2] = feat[:, :N, :2]
-        out[..., o2 + 2 : o2 + 4] = self.pos[:, :N] * (1.0 / MAP_SIZE)
-        out[..., o2 + 4 :] = self._onehot[:, :N]
-        out *= self.alive[:, :N, None]
-        return out
+        """(B, N, obs_dim) float32 observations (envs/smaclike/features.py: SMAC's layout)."""
+        return features.observations(self)
 
     def state(self) -> np.ndarray:
-        """(B, state_dim) float32 global state (spec; SMAC's layout).
-
-        Allies [health, cooldown or energy, rel x, rel y, shield, type], enemies [health,
-        rel x, rel y, shield, type], then every ally's last action one-hot. Dead units are
-        zeros; the task id is never part of it.
-        """
-        B, N, M, T = self.B, self.N, self.M, self.T
-        st = self.stats
-        feat = self._unit_features()
-        rel = (self.pos - MAP_SIZE / 2) * (2 / MAP_SIZE)
-        out = np.zeros((B, self.state_dim), np.float32)
-        al = out[:, : N * (5 + T)].reshape(B, N, 5 + T)
-        al[..., 0] = feat[:, :N, 0]
-        cd = np.maximum(self.wait[:, :N], 0.0) * self._cd_scale[:, :N]  # cooldown / (base + 2 dt)
-        if self.has_healers:
-            cd = np.where(st["healer"][:, :N] > 0, self.energy[:, :N] / ENERGY_MAX, cd)
-        al[..., 1] = cd
-        al[..., 2:4] = rel[:, :N]
-        al[..., 4:] = feat[:, :N, 1:]
-        al *= self.alive[:, :N, None]
-        o = N * (5 + T)
-        en = out[:, o : o + M * (4 + T)].reshape(B, M, 4 + T)
-        en[..., 0] = feat[:, N:, 0]
-        en[..., 1:3] = rel[:, N:]
-        en[..., 3:] = feat[:, N:, 1:]
-        en *= self.alive[:, N:, None]
-        # last actions one-hot; -1 (none yet, after reset) is the all-zero row, as in SMAC
-        out[:, o + M * (4 + T) :] = self._onehot_actions.take(self.last_action.ravel(), axis=0).reshape(B, -1)
-        return out
+        """(B, state_dim) float32 global state (envs/smaclike/features.py)."""
+        return features.state(self)
 
     def cooldown(self) -> np.ndarray:
         """(B, U) seconds until each unit may fire again (0 = ready)."""
@@ -782,9 +939,10 @@ class SMACCore:
 _STAT_ATTRS = {
     "hp": "hp",
     "shield": "shield",
+    "armor": "armor",
+    "n_attacks": "n_attacks",
     "cooldown": "cooldown",
     "speed": "speed",
-    "range": "range",
     "sight": "sight",
     "radius": "radius",
     "air": "is_air",
@@ -792,13 +950,25 @@ _STAT_ATTRS = {
     "healer": "is_healer",
     "heal_rate": "heal_rate",
     "energy": "energy",
+    "max_cooldown": "max_cooldown",
+    "hp_regen": "hp_regen",
+    "kamikaze": "kamikaze_radius",
+    "splash_width": "splash_width",
+    "splash_depth": "splash_depth",
 }
 
 
-def _stat_table(types: tuple[UnitType, ...]) -> dict[str, np.ndarray]:
+def _stat_table(types: tuple[UnitType, ...], rules: Rules, mode: str, min_range: float) -> dict[str, np.ndarray]:
     """Per-type float arrays (booleans as 0/1), indexed by the scenario's type ids."""
     table = {k: np.array([float(getattr(u, attr)) for u in types]) for k, attr in _STAT_ATTRS.items()}
     table["bio"] = np.array([float("bio" in u.attributes) for u in types])
+    table["range"] = np.array([u.range if rules.edge_ranges else u.center_range for u in types])
+    if mode == "smac_v1":  # smac starcraft2.py: shoot range 6 and sight 9 for every unit
+        table["mask_range"] = np.full(len(types), V1_SHOOT)
+        table["obs_sight"] = np.full(len(types), V1_SIGHT)
+    else:  # smacv2 use_unit_ranges: max(unit range, min_attack_range), the unit's sight
+        table["mask_range"] = np.array([max(u.range, min_range) for u in types])
+        table["obs_sight"] = np.array([u.sight for u in types])
     return table
 
 
@@ -806,33 +976,3 @@ def _stat_table(types: tuple[UnitType, ...]) -> dict[str, np.ndarray]:
 def _others(n: int) -> np.ndarray:
     """(n, n-1) indices of the other allies of each ally, in order."""
     return np.array([[j for j in range(n) if j != i] for i in range(n)], dtype=np.int64).reshape(n, n - 1)
-
-
-_HALFWAY = np.array([[8.0, 8.0], [8.0, 24.0], [24.0, 24.0], [24.0, 8.0]])
-
-
-def _start_positions(mode: str, n: int, m: int, rng: np.random.Generator) -> np.ndarray:
-    """Start positions (n + m, 2) for a start mode (spec, "Multi-task sets")."""
-    c = MAP_SIZE / 2
-    if mode == "classic":  # SMAX: two clumps at x = 8 and x = 24
-        spread = max(2.0, 0.6 * np.sqrt(max(n, m)))
-        allies = np.array([MAP_SIZE / 4, c]) + rng.uniform(-spread, spread, (n, 2))
-        enemies = np.array([3 * MAP_SIZE / 4, c]) + rng.uniform(-spread, spread, (m, 2))
-    elif mode == "surrounded":  # allies at the centre, enemies in 1-4 groups on the diagonals
-        allies = np.array([c, c]) + rng.uniform(-0.5, 0.5, (n, 2))
-        n_groups = int(rng.integers(1, min(4, m) + 1))
-        corners = rng.choice(4, size=n_groups, replace=False)
-        frac = rng.uniform(0.0, 1.0, n_groups)
-        direction = (_HALFWAY[corners] - c) / np.linalg.norm(_HALFWAY[corners] - c, axis=1, keepdims=True)
-        near = c + 2.0 * direction
-        centres = near + frac[:, None] * (_HALFWAY[corners] - near)
-        group = np.concatenate([np.arange(n_groups), rng.integers(0, n_groups, m - n_groups)])
-        enemies = centres[rng.permutation(group)] + rng.uniform(-0.5, 0.5, (m, 2))
-    elif mode == "reflect":  # allies in x [8, 15], y [8, 24]; enemies mirrored x -> 32 - x
-        allies = np.column_stack([rng.uniform(8, 15, n), rng.uniform(8, 24, n)])
-        extra = np.column_stack([rng.uniform(8, 15, max(0, m - n)), rng.uniform(8, 24, max(0, m - n))])
-        src = np.concatenate([allies, extra])[:m]
-        enemies = np.column_stack([MAP_SIZE - src[:, 0], src[:, 1]])
-    else:
-        raise ValueError(f"unknown start mode {mode!r}")
-    return np.clip(np.concatenate([allies, enemies]), 0.5, MAP_SIZE - 0.5)

@@ -1,7 +1,8 @@
 """PettingZoo ParallelEnv facade over one :class:`SMACCore` battle (B = 1).
 
 Agents are ``agent_0 .. agent_{N-1}`` (ally slot i). Observations are dicts with
-"observation" (float32, SMACv2 layout) and "action_mask" (int8); ``state()`` is the global
+"observation" (float32, SMAC's layout of the obs mode: smac_v1 on classic maps, smac_v2 on
+SMACv2 and TRAMA sets) and "action_mask" (int8); ``state()`` is the global
 state for centralised training. Every agent receives the team reward. An agent that dies
 gets ``terminated=True`` in that step and then leaves ``env.agents`` (PettingZoo contract);
 when the battle ends every remaining agent is terminated (win/loss) or truncated (episode
@@ -34,7 +35,7 @@ class SMACLikeEnv(ParallelEnv):
             agent, and is counted in ``info["invalid_actions"]`` so masking bugs stay
             visible) or "raise" (SMAC-strict: an error naming the agent and the allowed
             actions). The batched core used by ShiftRL's runtime keeps "raise".
-        **core_kwargs: passed to :class:`SMACCore` (reward_only_positive, invalid_action, ...).
+        **core_kwargs: passed to :class:`SMACCore` (rules, obs_mode, reward options, ...).
     """
 
     metadata: ClassVar[dict[str, Any]] = {
@@ -68,7 +69,9 @@ class SMACLikeEnv(ParallelEnv):
         act_space: gymnasium.spaces.Discrete = gymnasium.spaces.Discrete(self.core.n_actions)
         self.observation_spaces = {a: obs_space for a in self.possible_agents}
         self.action_spaces = {a: act_space for a in self.possible_agents}
-        self.state_space = gymnasium.spaces.Box(-1.0, 1.0, (self.core.state_dim,), np.float32)
+        # SMAC's cooldown normaliser (max_cooldown) is below some units' cooldown + jitter
+        # (hydralisk 13.2 + 2 game loops / 10): the state's cooldown entries reach about 1.5
+        self.state_space = gymnasium.spaces.Box(-1.0, 2.0, (self.core.state_dim,), np.float32)
         self._return = 0.0
 
     @classmethod
@@ -131,7 +134,7 @@ class SMACLikeEnv(ParallelEnv):
 
     def _obs(self, agents: list[str]) -> dict[str, Any]:
         o = self.core.obs()[0]
-        m = self.core._avail[0].astype(np.int8)
+        m = self.core.avail[0].astype(np.int8)
         return {a: {"observation": o[self._index[a]], "action_mask": m[self._index[a]]} for a in agents}
 
     def _infos(self, agents: list[str]) -> dict[str, Any]:

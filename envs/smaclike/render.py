@@ -1,7 +1,7 @@
 """rgb_array frames of a battle and episode GIFs (Pillow), for seeing what a policy does.
 
 Allies are blue, enemies red; the letter is the unit type's code (m marine, M marauder,
-v medivac, s stalker, z zealot, c colossus, g zergling, h hydralisk); the bar under a unit
+v medivac, s stalker, z zealot, c colossus, g zergling, h hydralisk, b baneling); the bar under a unit
 is its health (green) and shield (cyan); a line joins a unit to the target it was ordered
 to attack (yellow) or heal (green) in the last step; dead units are grey crosses.
 """
@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from envs.smaclike.core import MAP_SIZE, SMACCore
+from envs.smaclike.core import SMACCore
 
 ALLY, ENEMY = (60, 120, 230), (220, 60, 60)
 BACKGROUND, GRID = (28, 30, 34), (45, 48, 54)
@@ -26,16 +26,17 @@ def render_frame(core: SMACCore, b: int = 0, scale: int = 12) -> np.ndarray:
     """One (H, W, 3) uint8 frame of environment ``b`` of a core."""
     from PIL import Image, ImageDraw
 
-    size = int(MAP_SIZE * scale)
+    width, height = core.map_w, core.map_h
+    size = int(max(width, height) * scale)
     header = 18
     img = Image.new("RGB", (size, size + header), BACKGROUND)
     draw = ImageDraw.Draw(img)
-    for g in range(0, int(MAP_SIZE) + 1, 4):
+    for g in range(0, int(max(width, height)) + 1, 4):
         draw.line([(g * scale, header), (g * scale, size + header)], fill=GRID)
         draw.line([(0, header + g * scale), (size, header + g * scale)], fill=GRID)
 
     def px(x: float, y: float) -> tuple[float, float]:  # map y grows north, image y grows down
-        return x * scale, header + (MAP_SIZE - y) * scale
+        return x * scale, header + (height - y) * scale
 
     pos, alive, N = core.pos[b], core.alive[b], core.N
     names = core.scenario.unit_types

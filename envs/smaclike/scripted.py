@@ -42,6 +42,11 @@ def focus_fire_actions(
     own_best = own.argmin(2)
     can_team = np.take_along_axis(shoot, team_target[:, None, None].repeat(N, 1), 2)[..., 0]
     target = np.where(can_team, team_target[:, None], own_best)
+    # melee units (reach under 1) take the closest enemy they may attack: crowding one
+    # target wastes them
+    melee = core.stats["range"][:, :N] < 1.0
+    near = np.where(shoot, core.dist[:, :N, N:], np.inf).argmin(2)
+    target = np.where(melee, near, target)
     actions = np.where(shoot.any(2), N_FIXED_ACTIONS + target, 0)
     # otherwise close in on the closest living enemy
     d = core.dist[:, :N, N:]
@@ -97,3 +102,60 @@ def scripted_actions(name: str, core: SMACCore, rng: np.random.Generator) -> np.
     if name == "stop":
         return stop_actions(core, rng)
     raise ValueError(f"unknown scripted policy {name!r}; expected one of {POLICIES}")
+
+
+def smac_heuristic_actions(
+    core: SMACCore, rng: np.random.Generator | None = None, targets: np.ndarray | None = None
+) -> np.ndarray:
+    """SMAC's ``heuristic_ai`` (smac starcraft2.py get_agent_action_heuristic), batched.
+
+    Each living agent keeps its target while the target lives, else takes the closest
+    living enemy its weapon can hit (SMAC: marauders skip medivacs); a healer keeps its
+    target while it lives and is damaged, else takes the closest damaged living non-healer
+    teammate (ties go to the lower index, as SMAC's strict ``<`` scan). The agent attacks
+    (heals) the target when the mask allows it, else steps toward it along the axis of the
+    larger offset (SMAC's heuristic_rest move; stop when that move is blocked). With no
+    target a living agent stops (SMAC sends no command); dead agents no-op. Deterministic:
+    ``rng`` is unused, kept for the scripted-policy signature.
+
+    Args:
+        core: the batched simulator.
+        rng: unused.
+        targets: (B, N) int array of kept targets (enemy index, or ally index for healers;
+            -1 none), updated in place; None retargets every step.
+
+    Returns:
+        (B, N) int64 actions.
+    """
+    N = core.N
+    alive = core.alive[:, :N]
+    avail = core.avail_actions()
+    unit_types = core.scenario.unit_types
+    can_hit = np.array([[a.hit_damage(b) > 0 for b in unit_types] for a in unit_types])
+    healer = np.array([u.is_healer for u in unit_types])[core.type[:, :N]]
+    kept = np.full((core.B, N), -1, np.int64) if targets is None else targets
+    # attackers: enemies alive and hittable
+    hittable = core.alive[:, None, N:] & can_hit[core.type[:, :N, None], core.type[:, None, N:]]
+    keep = (kept >= 0) & np.take_along_axis(core.alive[:, N:], np.maximum(kept, 0), 1)
+    d_enemy = np.where(hittable, core.dist[:, :N, N:], np.inf)
+    closest = np.where(hittable.any(2), d_enemy.argmin(2), -1)
+    attack_t = np.where(keep & ~healer, kept, closest)
+    # healers: living, damaged, non-healer teammates
+    damaged = core.alive[:, :N] & (core.hp[:, :N] < core.stats["hp"][:, :N]) & ~healer
+    keep_h = (kept >= 0) & np.take_along_axis(damaged, np.maximum(kept, 0), 1)
+    mate = damaged[:, None, :] & ~np.eye(N, dtype=bool)
+    closest_h = np.where(mate.any(2), np.where(mate, core.dist[:, :N, :N], np.inf).argmin(2), -1)
+    heal_t = np.where(keep_h, kept, closest_h)
+    target = np.where(healer, heal_t, attack_t)
+    target = np.where(alive, target, -1)
+    kept[...] = target
+    has = target >= 0
+    slot = N_FIXED_ACTIONS + np.maximum(target, 0)
+    can_act = np.take_along_axis(avail, slot[..., None], 2)[..., 0] & has
+    unit = np.where(healer, 0, N) + np.maximum(target, 0)
+    delta = np.take_along_axis(core.z, unit, 1) - core.z[:, :N]
+    east_west = np.abs(delta.real) > np.abs(delta.imag)
+    move = np.where(east_west, np.where(delta.real > 0, 4, 5), np.where(delta.imag > 0, 2, 3))
+    move = np.where(np.take_along_axis(avail, move[..., None], 2)[..., 0], move, 1)
+    actions = np.where(can_act, slot, np.where(has, move, 1))
+    return np.where(alive, actions, 0).astype(np.int64)
