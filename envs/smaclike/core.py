@@ -62,6 +62,39 @@ MAX_REWARD_MODES = ("episode", "first")
 SCAN_RANGE = 5.0  # SC2 units acquire targets within this (smaclite unit_type.py minimum_scan_range)
 
 
+F_ROWS = ("hp", "shield", "energy", "wait", "since_hit")  # packed dynamic state, in order
+P_ROWS = ("hit", "raw", "reachd", "rsum")
+Q_ROWS = ("reach", "healable")
+
+# stat key -> UnitType attribute, gathered per unit at reset
+_STAT_ATTRS = {
+    "hp": "hp",
+    "shield": "shield",
+    "armor": "armor",
+    "n_attacks": "n_attacks",
+    "cooldown": "cooldown",
+    "speed": "speed",
+    "sight": "sight",
+    "radius": "radius",
+    "air": "is_air",
+    "can_hit_air": "can_hit_air",
+    "healer": "is_healer",
+    "heal_rate": "heal_rate",
+    "energy": "energy",
+    "max_cooldown": "max_cooldown",
+    "hp_regen": "hp_regen",
+    "kamikaze": "kamikaze_radius",
+    "splash_width": "splash_width",
+    "splash_depth": "splash_depth",
+}
+
+
+STAT_KEYS = (*_STAT_ATTRS, "bio", "range", "mask_range", "obs_sight")
+EXTRA_ROWS = ("speed_dt", "inv_hp", "inv_shield", "cd_ticks", "obs_inv_sight")  # filled at reset
+C_ROWS = STAT_KEYS + EXTRA_ROWS
+C_INDEX = {k: i for i, k in enumerate(C_ROWS)}
+
+
 class SMACCore:
     """B battles of one scenario.
 
@@ -226,12 +259,18 @@ class SMACCore:
         z = np.zeros
         self.type = z((B, U), np.int64)
         self.z = z((B, U), np.complex128)  # positions x + iy
-        self.hp, self.shield, self.energy = z((B, U)), z((B, U)), z((B, U))
+        # Packed storage (the compiled kernel takes a few arrays, not dozens): every (B, U)
+        # float of a unit's dynamic state is a row of _F, every per-unit constant a row of _C,
+        # every pair constant a layer of _P / _Q; the named attributes are views of them and
+        # are only ever modified in place. Dynamic rows: hp, shield, energy, wait, since_hit.
         # "wait": cooldown in ticks, counted from the start of the current step: a unit may fire
         # at tick k of the step once wait <= k; firing at tick k sets it to k + 1 + cooldown/dt;
         # each step subtracts the step's ticks. This is "cooldown -= dt per tick, fire at <= 0".
-        self.wait = z((B, U))
-        self.since_hit = z((B, U))  # ticks since the last damage taken
+        # "since_hit": ticks since the last damage taken.
+        self._F = z((len(F_ROWS), B, U))
+        self._C = z((len(C_ROWS), B, U))
+        self._P = z((len(P_ROWS), B, U, U))
+        self._Q = z((len(Q_ROWS), B, U, U), bool)
         self.alive = np.ones((B, U), bool)
         self.steps = z(B, np.int64)
         self.invalid_actions = z(B, np.int64)  # actions remapped to stop/no-op this episode
@@ -246,25 +285,13 @@ class SMACCore:
         self.last_action = np.full((B, N), -1, np.int64)
         self._onehot_actions = np.vstack([np.eye(self.n_actions), np.zeros(self.n_actions)]).astype(np.float32)
         self.last_target = np.full((B, U), -1, np.int64)
-        self.stats: dict[str, np.ndarray] = {k: z((B, U)) for k in self._type_stats}
         self.type_onehot = z((B, U, self.layout.type_bits), np.float32)
-        self._speed_dt = z((B, U))
-        self._inv_hp, self._inv_shield = z((B, U)), z((B, U))
-        self._hit = z((B, U, U))  # smax: damage of a hit of unit i on unit j
-        self._raw = z((B, U, U))  # sc2: damage of one attack of i on j before armor
-        self._reachd = z((B, U, U))  # i fires at j when their centre distance is <= this
-        self.order_range = z((B, N))  # the attack mask's centre distance per ally (sc2 rules; obs mode)
-        self._reach = z((B, U, U), bool)  # i may attack j (other team, weapon reaches)
         self._pair = np.ones((B, U, U), bool)  # both alive
         self._reach_live = z((B, U, U), bool)  # reach & pair
         self._wait_base = z((B, self.ticks, U))  # tick k + base cooldown in ticks
         self._speed_live = z((B, U))  # speed * dt of the living
         self._arange_u = np.arange(U)
-        self.obs_sight = z((B, N))
-        self.obs_inv_sight = z((B, N))
         self.others_flat = (np.arange(N)[:, None] * N + _others(N)).ravel() if N > 1 else np.zeros(0, np.int64)
-        self._healable = z((B, U, U), bool)  # i is a healer, j a biological teammate
-        self._rsum = z((B, U, U))  # half the radius sums of ground pairs (0 for air / self)
         self._rlive = z((B, U, U))  # ... of pairs that are both alive
         self._eye = np.eye(U, dtype=bool)
         self._is_enemy = np.arange(U) >= N
@@ -287,13 +314,42 @@ class SMACCore:
         self._vis = z((B, U, U), bool)
         self._views()
 
-    _VIEWS = ("pos", "_avail")
+    _VIEWS = (
+        "pos",
+        "_avail",
+        "stats",
+        "order_range",
+        "obs_sight",
+        "obs_inv_sight",
+        *F_ROWS,
+        "_speed_dt",
+        "_inv_hp",
+        "_inv_shield",
+        "_cd_ticks",
+        "_hit",
+        "_raw",
+        "_reachd",
+        "_rsum",
+        "_reach",
+        "_healable",
+    )
 
     def _views(self) -> None:
-        """Views of arrays that are never rebound (pickling copies views, so they are
-        rebuilt on unpickling)."""
+        """Named views of the packed arrays (pickling copies views, so they are rebuilt on
+        unpickling)."""
         self.pos = self.z.view(np.float64).reshape(self.B, self.U, 2)  # (x, y) of the same memory
         self._avail = self.avail
+        self.hp, self.shield, self.energy, self.wait, self.since_hit = self._F
+        self.stats = {k: self._C[i] for i, k in enumerate(STAT_KEYS)}
+        self._speed_dt, self._inv_hp, self._inv_shield, self._cd_ticks = (self._C[C_INDEX[k]] for k in EXTRA_ROWS[:4])
+        N = self.N
+        self.order_range = self._C[C_INDEX["mask_range"], :, :N]  # the attack mask's centre distance (sc2)
+        self.obs_sight = self._C[C_INDEX["obs_sight"], :, :N]
+        self.obs_inv_sight = self._C[C_INDEX["obs_inv_sight"], :, :N]
+        # smax hit damage, sc2 per-attack damage, firing reach (centre distance), half radius sums
+        self._hit, self._raw, self._reachd, self._rsum = self._P
+        # i may attack j (other team, weapon reaches); i heals j (healer, biological teammate)
+        self._reach, self._healable = self._Q
 
     def __getstate__(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k not in self._VIEWS}
@@ -403,11 +459,10 @@ class SMACCore:
         self.last_action[b] = -1
         self.last_target[b] = -1
         self._speed_dt[b] = st["speed"][b] * self.dt
+        self._cd_ticks[b] = st["cooldown"][b] / self.dt
         self._speed_live[b] = self._speed_dt[b]
-        self._wait_base[b] = np.arange(self.ticks)[:, None] + st["cooldown"][b] / self.dt
-        self.obs_sight[b] = st["obs_sight"][b, :N]
+        self._wait_base[b] = np.arange(self.ticks)[:, None] + self._cd_ticks[b]
         self.obs_inv_sight[b] = 1.0 / self.obs_sight[b]
-        self.order_range[b] = st["mask_range"][b, :N]
         self._pair[b] = True
         self._inv_hp[b] = 1.0 / st["hp"][b]
         self._inv_shield[b] = np.divide(1.0, st["shield"][b], out=np.zeros(self.U), where=st["shield"][b] > 0)
@@ -474,7 +529,7 @@ class SMACCore:
             self._enemy_decide_sc2(vel, tgt)
         else:
             self._enemy_decide(vel, tgt, draws[:, n_u:].reshape(B, self.M, N))
-        self.last_target = tgt  # what each unit is ordered to shoot or heal (for rendering)
+        self.last_target[...] = tgt  # what each unit is ordered to shoot or heal (for rendering)
         vel *= self._speed_live  # speed * dt, 0 for the dead
         self._vel = vel
         has_t = tgt >= 0
@@ -546,7 +601,7 @@ class SMACCore:
         reward, terminated, won = self._reward(alive0, pool0)
         truncated = (self.steps >= self.episode_limit) > terminated
         self.won |= won
-        self.done = terminated | truncated
+        self.done[...] = terminated | truncated
         self._refresh()
         return reward, terminated, truncated
 
@@ -778,10 +833,10 @@ class SMACCore:
         move = np.where(np.abs(delta.real) >= np.abs(delta.imag), np.sign(delta.real), 1j * np.sign(delta.imag))
         vel[:, N:] = move * (target < 0)
         if self.has_healers:
-            self.enemy_target = np.where(self.stats["healer"][:, N:] > 0, -1, target)
+            self.enemy_target[...] = np.where(self.stats["healer"][:, N:] > 0, -1, target)
             tgt[:, N:] = np.where(target >= 0, target + N * (self.stats["healer"][:, N:] > 0), -1)
         else:
-            self.enemy_target = target
+            self.enemy_target[...] = target
             tgt[:, N:] = target
 
     def _enemy_decide_sc2(self, vel: np.ndarray, tgt: np.ndarray) -> None:
@@ -815,10 +870,10 @@ class SMACCore:
         move = np.where(norm > 0.5, delta / np.maximum(norm, 1e-12), 0.0)
         vel[:, N:] = move * (target < 0)
         if self.has_healers:
-            self.enemy_target = np.where(st["healer"][:, N:] > 0, -1, target)
+            self.enemy_target[...] = np.where(st["healer"][:, N:] > 0, -1, target)
             tgt[:, N:] = np.where(target >= 0, target + N * (st["healer"][:, N:] > 0), -1)
         else:
-            self.enemy_target = target
+            self.enemy_target[...] = target
             tgt[:, N:] = target
 
     def _enemy_healers(self, target: np.ndarray, goal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -933,29 +988,6 @@ class SMACCore:
     @property
     def task_names(self) -> tuple[str, ...]:
         return self._task_names
-
-
-# stat key -> UnitType attribute, gathered per unit at reset
-_STAT_ATTRS = {
-    "hp": "hp",
-    "shield": "shield",
-    "armor": "armor",
-    "n_attacks": "n_attacks",
-    "cooldown": "cooldown",
-    "speed": "speed",
-    "sight": "sight",
-    "radius": "radius",
-    "air": "is_air",
-    "can_hit_air": "can_hit_air",
-    "healer": "is_healer",
-    "heal_rate": "heal_rate",
-    "energy": "energy",
-    "max_cooldown": "max_cooldown",
-    "hp_regen": "hp_regen",
-    "kamikaze": "kamikaze_radius",
-    "splash_width": "splash_width",
-    "splash_depth": "splash_depth",
-}
 
 
 def _stat_table(types: tuple[UnitType, ...], rules: Rules, mode: str, min_range: float) -> dict[str, np.ndarray]:
