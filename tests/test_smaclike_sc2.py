@@ -37,9 +37,9 @@ _dummy("dummy_big", "W", radius=0.5)
 _dummy("dummy_shielded", "X", shield=50.0, armor=1.0, radius=0.5, attrs=("light",))
 
 
-def _battle(allies, enemies, xy, rules="sc2", hp=None, **kw):
+def _battle(allies, enemies, xy, rules="sc2", hp=None, core_kw=None, **kw):
     sc = Scenario("hand", teams=(Team("hand", tuple(allies), tuple(enemies)),), episode_limit=400, **kw)
-    core = SMACCore(sc, 1, rules=rules)
+    core = SMACCore(sc, 1, rules=rules, **(core_kw or {}))
     core.reset(seeds=[0])
     core._rngs[0] = _ConstantRng(1 / 3)
     core.place(0, np.array(xy, float), hp=hp)
@@ -269,8 +269,8 @@ def test_attack_masks_per_mode_and_rules():
 # -- rewards -----------------------------------------------------------------------------------
 def test_death_only_reward_on_a_hand_built_episode():
     # TRAMA's released env: only deaths and the win pay; max_reward = 10 + 200 + 45
-    core = _battle(["marine", "marine"], ["marine"], [(10, 16), (10, 17), (15.5, 16)])
-    core.reward_variant, core.only_positive = "death_only", False
+    death_only = {"reward_variant": "death_only", "reward_only_positive": False}
+    core = _battle(["marine", "marine"], ["marine"], [(10, 16), (10, 17), (15.5, 16)], core_kw=death_only)
     rewards = []
     while not core.done[0]:
         r, _, _ = _act(core, *[ATTACK0 if core.alive[0, i] else 0 for i in range(2)])
@@ -312,8 +312,8 @@ def test_max_reward_per_episode_or_frozen_at_the_first_like_smacv2():
 
 
 def test_sparse_reward_pays_only_the_outcome():
-    core = _battle(["marine", "marine"], ["marine"], [(10, 16), (10, 17), (15.5, 16)])
-    core.reward_sparse, core.reward_scale = True, False
+    sparse = {"reward_sparse": True, "reward_scale": False}
+    core = _battle(["marine", "marine"], ["marine"], [(10, 16), (10, 17), (15.5, 16)], core_kw=sparse)
     rewards = []
     while not core.done[0]:
         r, _, _ = _act(core, *[ATTACK0 if core.alive[0, i] else 0 for i in range(2)])

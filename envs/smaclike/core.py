@@ -57,8 +57,8 @@ ENERGY_REGEN = 0.7875  # medivac energy per second (SC2)
 ENERGY_MAX = 200.0
 HP_PER_ENERGY = 3.0
 MOVE_CHECK = 1.0  # a move is available if the unit stays this far inside the playable area
-WALL_MARGIN = 0.5  # clamp every tick only if a step's moves end this close to a wall
 MAX_REWARD_MODES = ("episode", "first")
+DRAW_BLOCK = 16  # agent steps of random draws taken from an env's generator at once
 SCAN_RANGE = 5.0  # SC2 units acquire targets within this (smaclite unit_type.py minimum_scan_range)
 
 
@@ -131,6 +131,9 @@ class SMACCore:
             agent, counted in ``info()["invalid_actions"]``).
         ticks: simulator ticks per agent step (SMAC's step_mul 8).
         dt: seconds per tick (None = the rules' clock).
+        backend: "numba" (the compiled kernel, envs/smaclike/kernel.py), "numpy" (this
+            module's vectorised reference) or "auto" (numba when it imports).
+        threads: cores the compiled step may use (battles in parallel; for large batches).
     """
 
     def __init__(
@@ -160,6 +163,8 @@ class SMACCore:
         invalid_action: str = "raise",
         ticks: int = STEP_MUL,
         dt: float | None = None,
+        backend: str = "auto",
+        threads: int = 1,
     ) -> None:
         sc = get_scenario(scenario)
         self.rules = get_rules(rules)
@@ -175,6 +180,18 @@ class SMACCore:
             raise ValueError(f"reward_variant must be one of {REWARD_VARIANTS}, got {reward_variant!r}")
         if max_reward not in MAX_REWARD_MODES:
             raise ValueError(f"max_reward must be one of {MAX_REWARD_MODES}, got {max_reward!r}")
+        from envs.smaclike import kernel
+
+        if backend not in ("auto", "numba", "numpy"):
+            raise ValueError(f"backend must be 'auto', 'numba' or 'numpy', got {backend!r}")
+        if backend == "numba" and not kernel.available():
+            raise ValueError("backend='numba' needs numba: pip install numba (or use backend='numpy')")
+        if threads < 1:
+            raise ValueError(f"threads must be >= 1, got {threads}")
+        self.backend = (
+            "numba" if backend == "auto" and kernel.available() else ("numpy" if backend == "auto" else backend)
+        )
+        self.threads = threads
         dt = self.rules.dt if dt is None else dt
         if ticks < 1 or dt <= 0:
             raise ValueError(f"ticks must be >= 1 and dt > 0, got {ticks}, {dt}")
@@ -250,7 +267,13 @@ class SMACCore:
         if self.ally_healer:
             self._heal_table[N_FIXED_ACTIONS : N_FIXED_ACTIONS + self.N] = np.arange(self.N)
         self._rngs = [np.random.default_rng() for _ in range(self.B)]
+        self._n_draws = self.ticks * self.U + self.M * self.N
+        self._tables: dict[bytes, tuple[np.ndarray, ...]] = {}
+        self._spawns: dict[bytes, np.ndarray] = {}
+        self._draw_buf = np.zeros((DRAW_BLOCK, self.B, self._n_draws))
+        self._draw_pos = np.full(self.B, DRAW_BLOCK, np.int64)
         self._alloc()
+        self._settings()
         self.reset(seeds=None)
 
     # -- state -----------------------------------------------------------------------------
@@ -352,11 +375,75 @@ class SMACCore:
         self._reach, self._healable = self._Q
 
     def __getstate__(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k not in self._VIEWS}
+        state = {k: v for k, v in self.__dict__.items() if k not in self._VIEWS}
+        state["_kargs"] = None  # holds views: rebuilt on the next step
+        return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._views()
+
+    def _settings(self) -> None:
+        """Scalar settings for the compiled kernel (kernel.FP_NAMES / IP_NAMES order)."""
+        from envs.smaclike import kernel
+
+        r, lay = self.rules, self.layout
+        x0, y0, x1, y1 = self.bounds
+        fp = {
+            "dt": self.dt,
+            "attack_move": r.attack_move,
+            "armor_on_shields": r.armor_on_shields,
+            "splash": self.has_splash,
+            "regen": self.has_regen,
+            "healers_cannot_win": r.healers_cannot_win,
+            "has_healers": self.has_healers,
+            "has_kamikaze": self.has_kamikaze,
+            "has_shields": self.has_shields,
+            "only_positive": self.only_positive,
+            "abs_bug": self.abs_reward_bug,
+            "death_only": self.reward_variant == "death_only",
+            "sparse": self.reward_sparse,
+            "scale": self.reward_scale,
+            "scale_rate": self.scale_rate,
+            "death_value": self.death_value,
+            "win": self.win_value,
+            "defeat": self.defeat_value,
+            "neg_scale": self.neg_scale,
+            "x0": x0,
+            "y0": y0,
+            "x1": x1,
+            "y1": y1,
+            "map_w": self.map_w,
+            "map_h": self.map_h,
+            "invalid_stop": self.invalid_action == "stop",
+            "ally_healer": self.ally_healer,
+        }
+        ip = {
+            "ticks": self.ticks,
+            "n_allies": self.N,
+            "episode_limit": self.episode_limit,
+            "type_bits": lay.type_bits,
+            "shield_ally": lay.shield_ally,
+            "shield_enemy": lay.shield_enemy,
+            "own_pos": lay.own_pos,
+            "obs_last_action": lay.obs_last_action,
+            "state_last_action": lay.state_last_action,
+            "obs_timestep": lay.obs_timestep,
+            "state_timestep": lay.state_timestep,
+        }
+        self._fp = np.array([float(fp[k]) for k in kernel.FP_NAMES])
+        self._ip = np.array([int(ip[k]) for k in kernel.IP_NAMES], np.int64)
+        self._obs_buf = np.zeros((self.B, self.N, self.obs_dim), np.float32)
+        self._state_buf = np.zeros((self.B, self.state_dim), np.float32)
+        self._out_r, self._out_term, self._out_trunc = np.zeros(self.B), np.zeros(self.B, bool), np.zeros(self.B, bool)
+        self._kargs: tuple | None = None  # the kernel's array arguments (never rebound)
+
+    def _kernel_refresh(self) -> None:
+        """Masks, observations and state through the compiled kernel (after reset/place)."""
+        kernel = _kernel()
+        args = (self.z, self._F, self.alive, self.steps, self.last_action, self._C, self._P, self._Q)
+        args += (self.type_onehot, self._fp, self._ip, self.dz, self.dist, self.avail, self._obs_buf, self._state_buf)
+        kernel.timed_first_call("refresh", kernel.refresh_all, *args)
 
     def reset(
         self,
@@ -386,9 +473,13 @@ class SMACCore:
             for b, s in zip(ids, seeds):
                 if s is not None:
                     self._rngs[b] = np.random.default_rng(s)
+                    self._draw_pos[b] = DRAW_BLOCK  # draw afresh from the new seed
         for b in ids:
             self._reset_one(b, forced_task, forced_start)
-        self._refresh()
+        if self.backend == "numba":
+            self._kernel_refresh()
+        else:
+            self._refresh()
 
     def _task_index(self, task: str) -> int:
         if task not in self._task_names:
@@ -432,9 +523,50 @@ class SMACCore:
         allies = tuple(self._palette_names[i] for i in np.sort(draw))
         return allies, enemies, self._compositions[allies]
 
+    def _team_tables(self, types: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Everything about a line-up that does not change during an episode: the per-unit
+        rows of _C, the pair layers of _P / _Q, the type one-hot, the cooldown base per
+        tick and the enemies' hp + shield pool. Cached per line-up (a reset then copies a
+        few arrays instead of recomputing them)."""
+        key = types.tobytes()
+        hit = self._tables.get(key)
+        if hit is not None:
+            return hit
+        U = self.U
+        C = np.zeros((len(C_ROWS), U))
+        for k, name in enumerate(STAT_KEYS):
+            C[k] = self._type_stats[name][types]
+        row = {name: C[C_INDEX[name]] for name in C_ROWS}
+        row["speed_dt"][:] = row["speed"] * self.dt
+        row["cd_ticks"][:] = row["cooldown"] / self.dt
+        row["inv_hp"][:] = 1.0 / row["hp"]
+        row["inv_shield"][:] = np.divide(1.0, row["shield"], out=np.zeros(U), where=row["shield"] > 0)
+        row["obs_inv_sight"][:] = 1.0 / row["obs_sight"]
+        P = np.zeros((len(P_ROWS), U, U))
+        Q = np.zeros((len(Q_ROWS), U, U), bool)
+        tt = (types[:, None], types[None, :])
+        P[0], P[1] = self._pair_hit[tt], self._pair_raw[tt]
+        r = row["radius"]
+        if self.rules.edge_ranges:  # edge to edge: range + both radii (smaclite unit.py)
+            P[2] = row["range"][:, None] + r[:, None] + r[None, :]
+        else:  # centre distance strictly below the SMAX range
+            P[2] = np.nextafter(row["range"], 0.0)[:, None]
+        ground = row["air"] == 0
+        P[3] = 0.5 * (r[:, None] + r[None, :]) * (ground[:, None] & ground[None, :] & ~self._eye)
+        Q[0] = self._reach_type[tt] & self._other
+        healer, bio = row["healer"] > 0, row["bio"] > 0
+        Q[1] = healer[:, None] & bio[None, :] & ~self._other & ~self._eye
+        wait_base = np.arange(self.ticks)[:, None] + row["cd_ticks"]
+        pool = float((row["hp"][self.N :] + row["shield"][self.N :]).sum())
+        tables = (C, P, Q, self._onehot_table[types], wait_base, np.array([pool]))
+        if len(self._tables) >= 4096:  # TRAMA's shuffled line-ups: bound the cache
+            self._tables.clear()
+        self._tables[key] = tables
+        return tables
+
     def _reset_one(self, b: int, task: int | None = None, start: int | None = None) -> None:
         rng = self._rngs[b]
-        N, st = self.N, self.stats
+        N = self.N
         allies, enemies, k = self._draw_teams(b, task)
         if start is not None:
             s = start
@@ -443,10 +575,17 @@ class SMACCore:
         self.task_id[b], self.start_id[b] = k, s
         types = np.array([self._type_index[n] for n in allies + enemies])
         self.type[b] = types
-        for key, table in self._type_stats.items():
-            st[key][b] = table[types]
-        self.pos[b] = start_positions(self.scenario, self._starts[s], st["radius"][b], rng)
-        self._default_goal[b] = complex(self.map_w, self.map_h) - self.z[b, N:]
+        C, P, Q, onehot, wait_base, pool = self._team_tables(types)
+        self._C[:, b], self._P[:, b], self._Q[:, b] = C, P, Q
+        self.type_onehot[b] = onehot
+        self._wait_base[b] = wait_base
+        st = self.stats
+        mode = self._starts[s]
+        spawn = self._spawns.get(types.tobytes()) if mode == "map" else None
+        if spawn is None:
+            self.pos[b] = start_positions(self.scenario, mode, st["radius"][b], rng)
+        else:  # "map" starts are deterministic: the spread-out layout of an earlier reset
+            self.z[b] = spawn
         self.hp[b], self.shield[b] = st["hp"][b], st["shield"][b]
         self.energy[b] = st["energy"][b]
         self.wait[b] = 0.0
@@ -458,39 +597,22 @@ class SMACCore:
         self.enemy_target[b] = -1
         self.last_action[b] = -1
         self.last_target[b] = -1
-        self._speed_dt[b] = st["speed"][b] * self.dt
-        self._cd_ticks[b] = st["cooldown"][b] / self.dt
         self._speed_live[b] = self._speed_dt[b]
-        self._wait_base[b] = np.arange(self.ticks)[:, None] + self._cd_ticks[b]
-        self.obs_inv_sight[b] = 1.0 / self.obs_sight[b]
         self._pair[b] = True
-        self._inv_hp[b] = 1.0 / st["hp"][b]
-        self._inv_shield[b] = np.divide(1.0, st["shield"][b], out=np.zeros(self.U), where=st["shield"][b] > 0)
-        self.type_onehot[b] = self._onehot_table[types]
-        tt = (types[:, None], types[None, :])
-        self._hit[b] = self._pair_hit[tt]
-        self._raw[b] = self._pair_raw[tt]
-        self._reach[b] = self._reach_type[tt] & self._other
         self._reach_live[b] = self._reach[b]
-        r = st["radius"][b]
-        if self.rules.edge_ranges:  # edge to edge: range + both radii (smaclite unit.py)
-            self._reachd[b] = st["range"][b][:, None] + r[:, None] + r[None, :]
-        else:  # centre distance strictly below the SMAX range
-            self._reachd[b] = np.nextafter(st["range"][b], 0.0)[:, None]
-        healer, bio = st["healer"][b] > 0, st["bio"][b] > 0
-        self._healable[b] = healer[:, None] & bio[None, :] & ~self._other & ~self._eye
-        ground = st["air"][b] == 0
-        self._rsum[b] = 0.5 * (r[:, None] + r[None, :]) * (ground[:, None] & ground[None, :] & ~self._eye)
         self._rlive[b] = self._rsum[b]
         # SMAC's max_reward: deaths + win + the enemies' hp and shields (of this episode's
         # team, or frozen at the first episode as SMACv2 does)
         if self.max_reward_mode == "episode" or not self._max_reward_set[b]:
-            pool = float((st["hp"][b, N:] + st["shield"][b, N:]).sum())
-            self.max_reward[b] = self.M * self.death_value + self.win_value + pool
+            self.max_reward[b] = self.M * self.death_value + self.win_value + pool[0]
             self._max_reward_set[b] = True
-        rows = slice(b, b + 1)  # spawn groups start non-overlapping
-        self._push(self.z[rows], self._rlive[rows], self.dz[rows], self._over[rows])
-        self._clamp(self.pos[b : b + 1])
+        if spawn is None:
+            rows = slice(b, b + 1)  # spawn groups start non-overlapping
+            self._push(self.z[rows], self._rlive[rows], self.dz[rows], self._over[rows])
+            self._clamp(self.pos[b : b + 1])
+            if mode == "map":
+                self._spawns[types.tobytes()] = self.z[b].copy()
+        self._default_goal[b] = complex(self.map_w, self.map_h) - self.z[b, N:]
 
     # -- one agent step --------------------------------------------------------------------
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -506,9 +628,10 @@ class SMACCore:
         a = np.asarray(actions)
         if a.shape != (self.B, self.N) or a.dtype.kind not in "iu":
             raise ValueError(f"actions must be integers of shape (B={self.B}, N={self.N}), got {a.dtype} {a.shape}")
+        if self.backend == "numba":
+            return self._kernel_step(a)
         if self.done.any():
-            bad = np.flatnonzero(self.done).tolist()
-            raise RuntimeError(f"envs {bad} are finished; reset(env_ids=...) them before stepping")
+            self._raise_done()
         a = self._check_actions(a.astype(np.int64, copy=False).reshape(self.B, self.N))
         N, U, B, st = self.N, self.U, self.B, self.stats
         # decode: complex velocity and target unit (-1 none) per unit
@@ -518,13 +641,8 @@ class SMACCore:
         tgt[:, :N] = self._attack_table.take(a)
         if self.ally_healer:
             np.copyto(tgt[:, :N], self._heal_table.take(a), where=st["healer"][:, :N] > 0)
-        # one draw per env and step: cooldown jitters (ticks x U) and the AI's chase picks (M x N)
         n_u = self.ticks * U
-        draws = (
-            self._rngs[0].random((1, n_u + self.M * N))
-            if B == 1
-            else np.stack([g.random(n_u + self.M * N) for g in self._rngs])
-        )
+        draws = self._draws()
         if self.rules.attack_move:
             self._enemy_decide_sc2(vel, tgt)
         else:
@@ -545,14 +663,6 @@ class SMACCore:
         # i.e. base + U(-dt, 2dt); within a step "wait" counts ticks from the step's start
         new_wait = u * 3.0
         new_wait += self._wait_base  # k + base cooldown / dt, per tick k
-        x0, y0, x1, y1 = self.bounds
-        end = self.z + self.ticks * vel  # where the ordered moves alone take everyone
-        near_wall = bool(
-            end.real.min() < x0 + WALL_MARGIN
-            or end.real.max() > x1 - WALL_MARGIN
-            or end.imag.min() < y0 + WALL_MARGIN
-            or end.imag.max() > y1 - WALL_MARGIN
-        )
         alive0 = self.alive.copy()
         pool0 = self._pool()
         z, rlive, d, over = self.z, self._rlive, self.dz, self._over
@@ -562,7 +672,7 @@ class SMACCore:
             if chase_on and self._armed.any():
                 # SC2's attack order: beyond reach, walk straight toward the target
                 delta = z.ravel().take(fidx).reshape(B, U) - z
-                gap = np.abs(delta)
+                gap = cabs(delta)
                 walk = gap - reach_t
                 chase = self._armed & (walk > 0)
                 if chase.any():
@@ -571,13 +681,12 @@ class SMACCore:
                     stepw = self._speed_live / np.maximum(gap, 1e-12)
                     mv = np.where(chase, delta * stepw, mv)
             z += mv
-            if near_wall or chase_on:
-                self._clamp(self.pos)
+            self._clamp(self.pos)
             self._push(z, rlive, d, over)
             ready = self._armed & (self.wait <= k)
             if ready.any():
                 tz = z.ravel().take(fidx).reshape(B, U)
-                fire = ready & (np.abs(tz - z) <= reach_t)
+                fire = ready & (cabs(tz - z) <= reach_t)
                 if fire.any():
                     self._fire(k, fire, new_wait[:, k])
         self.wait -= self.ticks
@@ -604,6 +713,53 @@ class SMACCore:
         self.done[...] = terminated | truncated
         self._refresh()
         return reward, terminated, truncated
+
+    def _draws(self) -> np.ndarray:
+        """(B, n) uniforms for this step: cooldown jitters (ticks x U) and the SMAX AI's
+        chase picks (M x N). Each env draws DRAW_BLOCK steps' worth at a time from its own
+        generator (one generator call per 16 steps instead of one per step), so env b's
+        stream depends only on its own seed and history, never on the batch around it."""
+        K, B = DRAW_BLOCK, self.B
+        pos = self._draw_pos
+        if B == 1:
+            if pos[0] >= K:
+                self._draw_buf[:, 0] = self._rngs[0].random((K, self._n_draws))
+                pos[0] = 0
+            out = self._draw_buf[pos[0]]
+            pos[0] += 1
+            return out
+        for b in np.flatnonzero(pos >= K).tolist():
+            self._draw_buf[:, b] = self._rngs[b].random((K, self._n_draws))
+            pos[b] = 0
+        if (pos == pos[0]).all():
+            out = self._draw_buf[pos[0]]
+        else:
+            out = self._draw_buf[pos, np.arange(B)]
+        pos += 1
+        return out
+
+    def _kernel_step(self, a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """SMACCore.step through the compiled kernel (same rules, same random draws)."""
+        kernel = _kernel()
+        if self.invalid_action == "stop" or a.dtype != np.int64 or not a.flags.c_contiguous:
+            a = np.array(a, np.int64, order="C")  # remapped in place with invalid_action="stop"
+        if self.threads > 1:
+            kernel.set_threads(self.threads)
+            fn, name = kernel.step_parallel, "step_parallel"
+        else:
+            fn, name = kernel.step_serial, "step"
+        if self._kargs is None:
+            self._kargs = (self.z, self._F, self.alive, self.steps, self.won, self.done, self.last_action)
+            self._kargs += (self.enemy_target, self.last_target, self.max_reward, self._default_goal, self._C)
+            self._kargs += (self._P, self._Q, self.type_onehot, self._dir_table, self._attack_table)
+            self._kargs += (self._heal_table, self._fp, self._ip, self._out_r, self._out_term, self._out_trunc)
+            self._kargs += (self.dz, self.dist, self.avail, self._obs_buf, self._state_buf, self.invalid_actions)
+        bad = kernel.timed_first_call(name, fn, a, self._draws(), *self._kargs)
+        if bad == -2:
+            self._raise_done()
+        if bad >= 0:
+            self._raise_invalid(a, int(bad) // self.N, int(bad) % self.N)
+        return self._out_r.copy(), self._out_term.copy(), self._out_trunc.copy()
 
     def _pool(self) -> np.ndarray:
         """(B, U) hp + shield of the living (SMAC's health used in rewards)."""
@@ -652,13 +808,20 @@ class SMACCore:
         ok &= (a >= 0) & (a < self.n_actions)
         if self.invalid_action == "raise":
             b, i = (int(x[0]) for x in np.nonzero(~ok))
-            allowed = np.flatnonzero(self.avail[b, i]).tolist()
-            raise ValueError(
-                f"env {b}, agent {i}: action {int(a[b, i])} is not available (allowed: {allowed}; 0 no-op is "
-                "for dead agents, 1 stop, 2-5 move N/S/E/W, 6+j attack enemy j or heal ally j)"
-            )
+            self._raise_invalid(a, b, i)
         self.invalid_actions += (~ok).sum(axis=1)  # remapped this episode: masking bugs stay visible
         return np.where(ok, a, np.where(self.alive[:, : self.N], 1, 0))
+
+    def _raise_done(self) -> None:
+        bad = np.flatnonzero(self.done).tolist()
+        raise RuntimeError(f"envs {bad} are finished; reset(env_ids=...) them before stepping")
+
+    def _raise_invalid(self, a: np.ndarray, b: int, i: int) -> None:
+        allowed = np.flatnonzero(self.avail[b, i]).tolist()
+        raise ValueError(
+            f"env {b}, agent {i}: action {int(a[b, i])} is not available (allowed: {allowed}; 0 no-op is "
+            "for dead agents, 1 stop, 2-5 move N/S/E/W, 6+j attack enemy j or heal ally j)"
+        )
 
     # -- combat ----------------------------------------------------------------------------
     def _fire(self, k: int, fire: np.ndarray, new_wait: np.ndarray) -> None:
@@ -703,10 +866,11 @@ class SMACCore:
         cand = self._reach_live[b, u] & self.alive[b]
         r = st["radius"][b]
         if st["kamikaze"][b, u] > 0:  # smaclite KAMIKAZE: bodies within the radius of the baneling
-            hit = cand & (np.abs(z - z[u]) <= st["kamikaze"][b, u] + r)
+            hit = cand & (cabs(z - z[u]) <= st["kamikaze"][b, u] + r)
         else:  # smaclite LASER_BEAM: bodies touching a width x depth box centred on the target
             axis = z[t] - z[u]
-            axis = axis / abs(axis) if abs(axis) > 0 else 1.0 + 0j
+            na = float(cabs(axis))
+            axis = complex(axis.real / na, axis.imag / na) if na > 0 else 1.0 + 0j
             rel = (z - z[t]) * np.conj(axis)  # along the line of fire = real, across = imag
             out_along = np.maximum(np.abs(rel.real) - st["splash_depth"][b, u] / 2, 0.0)
             out_across = np.maximum(np.abs(rel.imag) - st["splash_width"][b, u] / 2, 0.0)
@@ -795,7 +959,7 @@ class SMACCore:
         each unit moves by half the sum of its relative overlaps along the joining lines.
         ``d`` and ``over`` are (B, U, U) buffers (complex, float); runs once per tick."""
         cls._pairwise(z, d)
-        np.abs(d, out=over)
+        cabs(d, out=over)
         over += 1e-6  # as SMAX: coincident units get a huge overlap along a zero vector
         np.divide(rhalf, over, out=over)  # rhalf = half the radius sum (0 for self/air/dead)
         over -= 0.5
@@ -866,8 +1030,9 @@ class SMACCore:
         if self.has_healers:
             target, goal = self._enemy_healers(target, goal)
         delta = goal - self.z[:, N:]
-        norm = np.abs(delta)
-        move = np.where(norm > 0.5, delta / np.maximum(norm, 1e-12), 0.0)
+        norm = cabs(delta)
+        safe = np.maximum(norm, 1e-12)
+        move = np.where(norm > 0.5, delta.real / safe + 1j * (delta.imag / safe), 0.0)
         vel[:, N:] = move * (target < 0)
         if self.has_healers:
             self.enemy_target[...] = np.where(st["healer"][:, N:] > 0, -1, target)
@@ -898,7 +1063,7 @@ class SMACCore:
         """Distances, attack/visibility matrices and action masks for the current positions."""
         self._on_deaths()
         self._pairwise(self.z, self.dz)
-        np.abs(self.dz, out=self.dist)
+        cabs(self.dz, out=self.dist)
         N, M = self.N, self.M
         pair = self._pair
         np.less_equal(self.dist, self._reachd, out=self._att)
@@ -937,6 +1102,8 @@ class SMACCore:
             self.shield[b] = shield
         self.alive[b] = self.hp[b] > 0
         self._refresh()
+        if self.backend == "numba":
+            self._kernel_refresh()
 
     def avail_actions(self) -> np.ndarray:
         """(B, N, n_actions) bool: what each ally may do now."""
@@ -956,10 +1123,14 @@ class SMACCore:
 
     def obs(self) -> np.ndarray:
         """(B, N, obs_dim) float32 observations (envs/smaclike/features.py: SMAC's layout)."""
+        if self.backend == "numba":
+            return self._obs_buf.copy()
         return features.observations(self)
 
     def state(self) -> np.ndarray:
         """(B, state_dim) float32 global state (envs/smaclike/features.py)."""
+        if self.backend == "numba":
+            return self._state_buf.copy()
         return features.state(self)
 
     def cooldown(self) -> np.ndarray:
@@ -1002,6 +1173,23 @@ def _stat_table(types: tuple[UnitType, ...], rules: Rules, mode: str, min_range:
         table["mask_range"] = np.array([max(u.range, min_range) for u in types])
         table["obs_sight"] = np.array([u.sight for u in types])
     return table
+
+
+@functools.cache
+def _kernel() -> Any:
+    """envs.smaclike.kernel, imported once (it imports this module's row tables)."""
+    from envs.smaclike import kernel
+
+    return kernel
+
+
+def cabs(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """|z| as sqrt(re^2 + im^2): numpy's complex abs (a hypot) rounds differently from the
+    compiled kernel's; this formula is the same bits in both, so ties break the same way."""
+    re, im = np.asarray(z).real, np.asarray(z).imag
+    r = np.multiply(re, re, out=out)
+    r = np.add(r, im * im, out=out)
+    return np.sqrt(r, out=out)
 
 
 @functools.cache

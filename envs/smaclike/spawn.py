@@ -26,15 +26,17 @@ def group_layout(centre: tuple[float, float], radii: np.ndarray, mirror: bool = 
     if n == 0:
         return np.zeros((0, 2))
     side = math.ceil(math.sqrt(n))
-    pitch = 2.0 * float(radii.max()) + GRID_GAP
-    k = np.arange(n)
-    col, row = k % side, k // side
     rows = math.ceil(n / side)
-    x = (col - (side - 1) / 2.0) * pitch
-    y = ((rows - 1) / 2.0 - row) * pitch
-    if mirror:
-        x = -x
-    return np.column_stack([centre[0] + x, centre[1] + y])
+    pitch = 2.0 * float(max(radii)) + GRID_GAP
+    sign = -1.0 if mirror else 1.0
+    cx, cy = centre
+    # a few dozen units at most: plain Python beats numpy's per-call overhead here
+    return np.array(
+        [
+            (cx + sign * ((k % side) - (side - 1) / 2.0) * pitch, cy + ((rows - 1) / 2.0 - k // side) * pitch)
+            for k in range(n)
+        ]
+    )
 
 
 def _groups(centres: np.ndarray, sizes: np.ndarray, radii: np.ndarray, mirror: bool) -> np.ndarray:
