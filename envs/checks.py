@@ -1,7 +1,8 @@
 """API checks that every registered env gets (tests/test_env_api.py, ``shiftrl envs --check``).
 
 Gymnasium envs: ``gymnasium.utils.env_checker.check_env``; PettingZoo ParallelEnvs:
-``pettingzoo.test.parallel_api_test`` and ``parallel_seed_test``. Both kinds: same seed gives the same trajectory, and
+``pettingzoo.test.parallel_api_test``, ``parallel_seed_test`` and ``render_test`` (for envs
+with render modes). Both kinds: same seed gives the same trajectory, and
 a pickled copy of a built env behaves exactly as the original.
 """
 
@@ -61,11 +62,16 @@ def check_env_spec(spec: EnvSpec, seed: int = 0, steps: int = 50) -> None:
         check_env(spec.make(), skip_render_check=True)
         rollout = _gym_rollout
     else:
-        from pettingzoo.test import parallel_api_test, parallel_seed_test
+        from pettingzoo.test import parallel_api_test, parallel_seed_test, render_test
 
         parallel_api_test(spec.make(), num_cycles=steps)
         # PettingZoo's own seed test, as a user runs it: it samples actions without masks
         parallel_seed_test(spec.make, num_cycles=steps)
+        if spec.make().metadata.get("render_modes"):
+            from pettingzoo.utils.conversions import parallel_to_aec
+
+            # PettingZoo's render test drives the AEC API: the standard wrapper gives it one
+            render_test(lambda **kw: parallel_to_aec(spec.make(**kw)))
         rollout = _pz_rollout  # type: ignore[assignment]
 
     a, b = rollout(spec.make(), seed, steps), rollout(spec.make(), seed, steps)

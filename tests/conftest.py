@@ -15,6 +15,19 @@ import envs
 envs.load_plugins()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def smaclike_kernel_compiled():
+    """Compiles the SMAC-like kernel once per test session (about 25 s on a cold numba cache,
+    then loaded from disk), in this process, before any Ray worker needs it."""
+    import numpy as np
+
+    from envs.smaclike import SMACCore
+
+    core = SMACCore("3m", 1)
+    core.reset(seeds=0)
+    core.step(np.ones((1, core.N), np.int64))
+
+
 @pytest.fixture(scope="session")
 def ray_local():
     import ray

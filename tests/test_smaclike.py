@@ -99,7 +99,7 @@ def test_shield_absorbs_first_then_hit_points():
     core.step(np.array([[N_FIXED_ACTIONS]]))
     assert core.shield[0, 1] == 38.0 and core.hp[0, 1] == 100.0
     for _ in range(20):
-        if core._avail[0, 0, N_FIXED_ACTIONS]:
+        if core.avail[0, 0, N_FIXED_ACTIONS]:
             core.step(np.array([[N_FIXED_ACTIONS]]))
     # five hits = 60: shield 50 -> 0 and 10 into hit points (if 5 landed)
     hits = round((150.0 - core.shield[0, 1] - core.hp[0, 1]) / 12)
@@ -142,7 +142,7 @@ def test_masks_never_allow_an_impossible_action(scenario):
     rng = np.random.default_rng(0)
     N, M = core.N, core.M
     for _ in range(120):
-        av = core._avail
+        av = core.avail
         alive = core.alive[:, :N]
         assert (av[..., 0] == ~alive).all(), "no-op exactly for dead agents"
         assert not av[~alive][:, 1:].any(), "dead agents can do nothing else"
@@ -208,7 +208,7 @@ def test_batched_core_and_pettingzoo_facade_give_identical_trajectories(scenario
             for _i, a in enumerate(f.agents):
                 idx = int(a.split("_")[1])
                 np.testing.assert_array_equal(fobs[b][a]["observation"], obs[b, idx])
-                np.testing.assert_array_equal(fobs[b][a]["action_mask"], core._avail[b, idx].astype(np.int8))
+                np.testing.assert_array_equal(fobs[b][a]["action_mask"], core.avail[b, idx].astype(np.int8))
             np.testing.assert_array_equal(f.state(), state[b])
         active = [b for b in range(len(seeds)) if not finished[b]]
         acts[[b for b in range(len(seeds)) if finished[b]]] = 0

@@ -42,8 +42,25 @@ from typing import Any
 
 import numpy as np
 
-from envs.smaclike import features
+from envs.smaclike import features, kernel
 from envs.smaclike.features import V1_SHOOT, V1_SIGHT, V2_MIN_ATTACK_RANGE, Layout
+from envs.smaclike.kernel import (
+    C_INDEX,
+    C_ROWS,
+    ENERGY_MAX,
+    ENERGY_REGEN,
+    EXTRA_ROWS,
+    F_ROWS,
+    HP_PER_ENERGY,
+    MOVE_CHECK,
+    P_ROWS,
+    Q_ROWS,
+    SCAN_RANGE,
+    SHIELD_DELAY,
+    SHIELD_REGEN,
+    STAT_ATTRS,
+    STAT_KEYS,
+)
 from envs.smaclike.rules import STEP_MUL, Rules, get_rules
 from envs.smaclike.scenarios import OBS_MODES, REWARD_VARIANTS, Scenario, get_scenario
 from envs.smaclike.spawn import start_positions
@@ -51,48 +68,8 @@ from envs.smaclike.units import UnitType
 
 MAP_SIZE = 32.0  # the default map side (Scenario.map_size)
 N_FIXED_ACTIONS = 6  # 0 no-op (dead only), 1 stop, 2..5 move N/S/E/W; 6 + j attack/heal j
-SHIELD_REGEN = 2.0  # per second, after SHIELD_DELAY seconds without damage
-SHIELD_DELAY = 10.0
-ENERGY_REGEN = 0.7875  # medivac energy per second (SC2)
-ENERGY_MAX = 200.0
-HP_PER_ENERGY = 3.0
-MOVE_CHECK = 1.0  # a move is available if the unit stays this far inside the playable area
 MAX_REWARD_MODES = ("episode", "first")
 DRAW_BLOCK = 16  # agent steps of random draws taken from an env's generator at once
-SCAN_RANGE = 5.0  # SC2 units acquire targets within this (smaclite unit_type.py minimum_scan_range)
-
-
-F_ROWS = ("hp", "shield", "energy", "wait", "since_hit")  # packed dynamic state, in order
-P_ROWS = ("hit", "raw", "reachd", "rsum")
-Q_ROWS = ("reach", "healable")
-
-# stat key -> UnitType attribute, gathered per unit at reset
-_STAT_ATTRS = {
-    "hp": "hp",
-    "shield": "shield",
-    "armor": "armor",
-    "n_attacks": "n_attacks",
-    "cooldown": "cooldown",
-    "speed": "speed",
-    "sight": "sight",
-    "radius": "radius",
-    "air": "is_air",
-    "can_hit_air": "can_hit_air",
-    "healer": "is_healer",
-    "heal_rate": "heal_rate",
-    "energy": "energy",
-    "max_cooldown": "max_cooldown",
-    "hp_regen": "hp_regen",
-    "kamikaze": "kamikaze_radius",
-    "splash_width": "splash_width",
-    "splash_depth": "splash_depth",
-}
-
-
-STAT_KEYS = (*_STAT_ATTRS, "bio", "range", "mask_range", "obs_sight")
-EXTRA_ROWS = ("speed_dt", "inv_hp", "inv_shield", "cd_ticks", "obs_inv_sight")  # filled at reset
-C_ROWS = STAT_KEYS + EXTRA_ROWS
-C_INDEX = {k: i for i, k in enumerate(C_ROWS)}
 
 
 class SMACCore:
@@ -180,7 +157,6 @@ class SMACCore:
             raise ValueError(f"reward_variant must be one of {REWARD_VARIANTS}, got {reward_variant!r}")
         if max_reward not in MAX_REWARD_MODES:
             raise ValueError(f"max_reward must be one of {MAX_REWARD_MODES}, got {max_reward!r}")
-        from envs.smaclike import kernel
 
         if backend not in ("auto", "numba", "numpy"):
             raise ValueError(f"backend must be 'auto', 'numba' or 'numpy', got {backend!r}")
@@ -332,14 +308,12 @@ class SMACCore:
         self._over = z((B, U, U))
         self.dist = z((B, U, U))
         self.avail = z((B, N, self.n_actions), bool)
-        self._avail = self.avail  # the same array (older scripted code reads this name)
         self._att = z((B, U, U), bool)
         self._vis = z((B, U, U), bool)
         self._views()
 
     _VIEWS = (
         "pos",
-        "_avail",
         "stats",
         "order_range",
         "obs_sight",
@@ -361,7 +335,6 @@ class SMACCore:
         """Named views of the packed arrays (pickling copies views, so they are rebuilt on
         unpickling)."""
         self.pos = self.z.view(np.float64).reshape(self.B, self.U, 2)  # (x, y) of the same memory
-        self._avail = self.avail
         self.hp, self.shield, self.energy, self.wait, self.since_hit = self._F
         self.stats = {k: self._C[i] for i, k in enumerate(STAT_KEYS)}
         self._speed_dt, self._inv_hp, self._inv_shield, self._cd_ticks = (self._C[C_INDEX[k]] for k in EXTRA_ROWS[:4])
@@ -376,7 +349,7 @@ class SMACCore:
 
     def __getstate__(self) -> dict[str, Any]:
         state = {k: v for k, v in self.__dict__.items() if k not in self._VIEWS}
-        state["_kargs"] = None  # holds views: rebuilt on the next step
+        state["_kargs"], state["_step_fn"] = (), None  # views and a compiled function: rebuilt on the next step
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -385,7 +358,6 @@ class SMACCore:
 
     def _settings(self) -> None:
         """Scalar settings for the compiled kernel (kernel.FP_NAMES / IP_NAMES order)."""
-        from envs.smaclike import kernel
 
         r, lay = self.rules, self.layout
         x0, y0, x1, y1 = self.bounds
@@ -436,14 +408,15 @@ class SMACCore:
         self._obs_buf = np.zeros((self.B, self.N, self.obs_dim), np.float32)
         self._state_buf = np.zeros((self.B, self.state_dim), np.float32)
         self._out_r, self._out_term, self._out_trunc = np.zeros(self.B), np.zeros(self.B, bool), np.zeros(self.B, bool)
-        self._kargs: tuple | None = None  # the kernel's array arguments (never rebound)
+        self._kargs: tuple = ()  # the kernel's array arguments (never rebound), built at the first step
+        self._step_fn: Any = None
+        self._remap = self.invalid_action == "stop"
 
     def _kernel_refresh(self) -> None:
         """Masks, observations and state through the compiled kernel (after reset/place)."""
-        kernel = _kernel()
-        args = (self.z, self._F, self.alive, self.steps, self.last_action, self._C, self._P, self._Q)
-        args += (self.type_onehot, self._fp, self._ip, self.dz, self.dist, self.avail, self._obs_buf, self._state_buf)
-        kernel.timed_first_call("refresh", kernel.refresh_all, *args)
+        args: tuple[np.ndarray, ...] = (self.z, self._F, self.alive, self.steps, self.last_action, self._C)
+        args += (self._P, self._Q, self.type_onehot, self._fp, self._ip, self.dz, self.dist, self.avail)
+        kernel.timed_first_call("refresh", kernel.refresh_all, *args, self._obs_buf, self._state_buf)
 
     def reset(
         self,
@@ -740,21 +713,26 @@ class SMACCore:
 
     def _kernel_step(self, a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """SMACCore.step through the compiled kernel (same rules, same random draws)."""
-        kernel = _kernel()
-        if self.invalid_action == "stop" or a.dtype != np.int64 or not a.flags.c_contiguous:
+        if self._remap or a.dtype != np.int64 or not a.flags.c_contiguous:
             a = np.array(a, np.int64, order="C")  # remapped in place with invalid_action="stop"
-        if self.threads > 1:
-            kernel.set_threads(self.threads)
-            fn, name = kernel.step_parallel, "step_parallel"
-        else:
-            fn, name = kernel.step_serial, "step"
-        if self._kargs is None:
+        fn = self._step_fn
+        if fn is None:  # first step: build the argument tuple, time the first call
             self._kargs = (self.z, self._F, self.alive, self.steps, self.won, self.done, self.last_action)
             self._kargs += (self.enemy_target, self.last_target, self.max_reward, self._default_goal, self._C)
             self._kargs += (self._P, self._Q, self.type_onehot, self._dir_table, self._attack_table)
             self._kargs += (self._heal_table, self._fp, self._ip, self._out_r, self._out_term, self._out_trunc)
             self._kargs += (self.dz, self.dist, self.avail, self._obs_buf, self._state_buf, self.invalid_actions)
-        bad = kernel.timed_first_call(name, fn, a, self._draws(), *self._kargs)
+            if self.threads > 1:
+                kernel.set_threads(self.threads)
+                fn, name = kernel.step_parallel, "step_parallel"
+            else:
+                fn, name = kernel.step_serial, "step"
+            bad = kernel.timed_first_call(name, fn, a, self._draws(), *self._kargs)
+            self._step_fn = fn
+        else:
+            if self.threads > 1:
+                kernel.set_threads(self.threads)
+            bad = fn(a, self._draws(), *self._kargs)
         if bad == -2:
             self._raise_done()
         if bad >= 0:
@@ -1163,7 +1141,7 @@ class SMACCore:
 
 def _stat_table(types: tuple[UnitType, ...], rules: Rules, mode: str, min_range: float) -> dict[str, np.ndarray]:
     """Per-type float arrays (booleans as 0/1), indexed by the scenario's type ids."""
-    table = {k: np.array([float(getattr(u, attr)) for u in types]) for k, attr in _STAT_ATTRS.items()}
+    table = {k: np.array([float(getattr(u, attr)) for u in types]) for k, attr in STAT_ATTRS.items()}
     table["bio"] = np.array([float("bio" in u.attributes) for u in types])
     table["range"] = np.array([u.range if rules.edge_ranges else u.center_range for u in types])
     if mode == "smac_v1":  # smac starcraft2.py: shoot range 6 and sight 9 for every unit
@@ -1173,14 +1151,6 @@ def _stat_table(types: tuple[UnitType, ...], rules: Rules, mode: str, min_range:
         table["mask_range"] = np.array([max(u.range, min_range) for u in types])
         table["obs_sight"] = np.array([u.sight for u in types])
     return table
-
-
-@functools.cache
-def _kernel() -> Any:
-    """envs.smaclike.kernel, imported once (it imports this module's row tables)."""
-    from envs.smaclike import kernel
-
-    return kernel
 
 
 def cabs(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:

@@ -29,7 +29,7 @@ class SMACLikeEnv(ParallelEnv):
 
     Args:
         scenario: a Scenario or a registered scenario name ("3m", "surComb3", ...).
-        render_mode: None or "rgb_array".
+        render_mode: None, "rgb_array" or "human" (a matplotlib window).
         invalid_action: "stop" (default, what a PettingZoo user expects: any action of the
             action space is accepted; one the mask forbids becomes stop, or no-op for a dead
             agent, and is counted in ``info["invalid_actions"]`` so masking bugs stay
@@ -40,7 +40,7 @@ class SMACLikeEnv(ParallelEnv):
 
     metadata: ClassVar[dict[str, Any]] = {
         "name": "smaclike_v0",
-        "render_modes": ["rgb_array"],
+        "render_modes": ["rgb_array", "human"],
         "is_parallelizable": True,
         "render_fps": 8,
     }
@@ -52,8 +52,9 @@ class SMACLikeEnv(ParallelEnv):
         invalid_action: str = "stop",
         **core_kwargs: Any,
     ) -> None:
-        if render_mode not in (None, "rgb_array"):
-            raise ValueError(f"render_mode must be None or 'rgb_array', got {render_mode!r}")
+        if render_mode not in (None, "rgb_array", "human"):
+            raise ValueError(f"render_mode must be None, 'rgb_array' or 'human', got {render_mode!r}")
+        self._window: Any = None
         self.core = SMACCore(scenario, 1, invalid_action=invalid_action, **core_kwargs)
         self.scenario = self.core.scenario
         self.render_mode = render_mode
@@ -123,14 +124,23 @@ class SMACLikeEnv(ParallelEnv):
         return self.core.state()[0]
 
     def render(self) -> np.ndarray | None:
-        if self.render_mode != "rgb_array":
+        """ "rgb_array": the frame; "human": shown in a matplotlib window (returns None)."""
+        if self.render_mode is None:
             return None
-        from envs.smaclike.render import render_frame
+        from envs.smaclike.render import HumanWindow, render_frame
 
-        return render_frame(self.core, 0)
+        frame = render_frame(self.core, 0)
+        if self.render_mode == "rgb_array":
+            return frame
+        if self._window is None:
+            self._window = HumanWindow(f"SMAClike {self.scenario.name}")
+        self._window.show(frame)
+        return None
 
     def close(self) -> None:
-        pass
+        if self._window is not None:
+            self._window.close()
+            self._window = None
 
     def _obs(self, agents: list[str]) -> dict[str, Any]:
         o = self.core.obs()[0]

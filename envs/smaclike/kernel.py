@@ -26,13 +26,14 @@ import time
 
 import numpy as np
 
+from envs.smaclike.rules import GAME_LOOPS_PER_SECOND
+
 try:
     import numba
     from numba import njit, prange
 except ImportError:  # pragma: no cover - numba is a dependency; the numpy path stays usable
-    numba = None
+    numba = None  # type: ignore[assignment]
 
-from envs.smaclike.core import C_INDEX
 
 # float settings (fp)
 FP_NAMES = (
@@ -81,14 +82,46 @@ IP_NAMES = (
 FP = {k: i for i, k in enumerate(FP_NAMES)}
 IP = {k: i for i, k in enumerate(IP_NAMES)}
 
-SCAN_RANGE = 5.0
-SHIELD_REGEN = 2.0
+# Rules constants (SC2 / SMAClite; the numpy reference in core.py imports them from here)
+SHIELD_REGEN = 2.0  # per second, after SHIELD_DELAY seconds without damage
 SHIELD_DELAY = 10.0
-ENERGY_REGEN = 0.7875
+ENERGY_REGEN = 0.7875  # medivac energy per second (SC2)
 ENERGY_MAX = 200.0
 HP_PER_ENERGY = 3.0
-LOOPS_PER_SECOND = 22.4
-MOVE_CHECK = 1.0
+MOVE_CHECK = 1.0  # a move is available if the unit stays this far inside the playable area
+SCAN_RANGE = 5.0  # SC2 units acquire targets within this (smaclite unit_type.py minimum_scan_range)
+LOOPS_PER_SECOND = GAME_LOOPS_PER_SECOND
+
+# The packed layout the kernel compiles against. It lives in this file on purpose: numba's
+# disk cache is keyed on this file, so changing a row invalidates the compiled code.
+F_ROWS = ("hp", "shield", "energy", "wait", "since_hit")  # packed dynamic state, in order
+P_ROWS = ("hit", "raw", "reachd", "rsum")
+Q_ROWS = ("reach", "healable")
+# stat key -> UnitType attribute, gathered per unit at reset
+STAT_ATTRS = {
+    "hp": "hp",
+    "shield": "shield",
+    "armor": "armor",
+    "n_attacks": "n_attacks",
+    "cooldown": "cooldown",
+    "speed": "speed",
+    "sight": "sight",
+    "radius": "radius",
+    "air": "is_air",
+    "can_hit_air": "can_hit_air",
+    "healer": "is_healer",
+    "heal_rate": "heal_rate",
+    "energy": "energy",
+    "max_cooldown": "max_cooldown",
+    "hp_regen": "hp_regen",
+    "kamikaze": "kamikaze_radius",
+    "splash_width": "splash_width",
+    "splash_depth": "splash_depth",
+}
+STAT_KEYS = (*STAT_ATTRS, "bio", "range", "mask_range", "obs_sight")
+EXTRA_ROWS = ("speed_dt", "inv_hp", "inv_shield", "cd_ticks", "obs_inv_sight")  # filled at reset
+C_ROWS = STAT_KEYS + EXTRA_ROWS
+C_INDEX = {k: i for i, k in enumerate(C_ROWS)}
 
 # C rows used here
 _HPMAX, _SHMAX, _ARMOR, _NATT = C_INDEX["hp"], C_INDEX["shield"], C_INDEX["armor"], C_INDEX["n_attacks"]
@@ -450,6 +483,21 @@ if numba is not None:
                 enemy_target[b, e] = target
                 tgt[i] = target
 
+    @_jit()
+    def _pairs(b, alive, P, pi, pj, pr):  # pragma: no cover - compiled
+        """The living ground pairs (i < j) that collide: (i, j, half radius sum) lists."""
+        U = alive.shape[1]
+        n = 0
+        for i in range(U):
+            if not alive[b, i]:
+                continue
+            for j in range(i + 1, U):
+                r = P[3, b, i, j]
+                if r != 0.0 and alive[b, j]:
+                    pi[n], pj[n], pr[n] = i, j, r
+                    n += 1
+        return n
+
     @njit(cache=True, inline="always")
     def _hit(b, i, v, k, hp, sh, since, C, P, armor_on_shields):  # pragma: no cover - compiled
         """One hit of unit i on unit v (core._apply_hits): shields first; SMAX's armor on
@@ -547,6 +595,11 @@ if numba is not None:
         pool0 = np.empty(U)
         for i in range(U):
             pool0[i] = (max(hp[i], 0.0) + sh[i]) if alive[b, i] else 0.0
+        zl = z[b].copy()  # positions of this battle, written back at the end of the step
+        pi = np.empty(U * U // 2 + 1, np.int64)
+        pj = np.empty(U * U // 2 + 1, np.int64)
+        pr = np.empty(U * U // 2 + 1)
+        n_pairs = _pairs(b, alive, P, pi, pj, pr)
         mv = np.empty(U, np.complex128)
         push = np.empty(U, np.complex128)
         fire = np.zeros(U, np.bool_)
@@ -559,43 +612,37 @@ if numba is not None:
             if attack_move:
                 for i in range(U):
                     if armed[i]:
-                        delta = z[b, tsafe[i]] - z[b, i]
+                        delta = zl[tsafe[i]] - zl[i]
                         gap = _abs(delta)
                         if gap - reach_t[i] > 0:
                             sp = C[_SPEEDDT, b, i] if alive[b, i] else 0.0
                             mv[i] = delta * (sp / max(gap, 1e-12))
             for i in range(U):
-                p = z[b, i] + mv[i]
-                z[b, i] = complex(min(max(p.real, x0), x1), min(max(p.imag, y0), y1))
+                p = zl[i] + mv[i]
+                zl[i] = complex(min(max(p.real, x0), x1), min(max(p.imag, y0), y1))
             # push overlapping living ground units apart (all from the same positions); a
             # pair whose squared distance clearly exceeds (radius sum)^2 adds exactly 0, so
             # the square root is only taken for pairs that may touch
             for i in range(U):
                 push[i] = 0j
-            for i in range(U):
-                if not alive[b, i]:
+            for q in range(n_pairs):
+                i, j, r = pi[q], pj[q], pr[q]
+                d = zl[i] - zl[j]
+                d2 = d.real * d.real + d.imag * d.imag
+                if d2 > 4.0 * r * r * (1.0 + 1e-9) + 1e-12:
                     continue
-                zi = z[b, i]
-                for j in range(i + 1, U):
-                    r = P[3, b, i, j]
-                    if r == 0.0 or not alive[b, j]:
-                        continue
-                    d = zi - z[b, j]
-                    d2 = d.real * d.real + d.imag * d.imag
-                    if d2 > 4.0 * r * r * (1.0 + 1e-9) + 1e-12:
-                        continue
-                    o = r / (math.sqrt(d2) + 1e-6) - 0.5
-                    if o > 0.0:
-                        push[i] += o * d
-                        push[j] -= o * d
+                o = r / (math.sqrt(d2) + 1e-6) - 0.5
+                if o > 0.0:
+                    push[i] += o * d
+                    push[j] -= o * d
             for i in range(U):
-                z[b, i] += push[i]
+                zl[i] += push[i]
             # who fires this tick
             n_fire = 0
             for i in range(U):
                 fire[i] = False
                 if armed[i] and wait[i] <= k:
-                    if _abs(z[b, tsafe[i]] - z[b, i]) <= reach_t[i]:
+                    if _abs(zl[tsafe[i]] - zl[i]) <= reach_t[i]:
                         fire[i] = True
                         n_fire += 1
             if n_fire == 0:
@@ -637,7 +684,7 @@ if numba is not None:
                     continue
                 cax = 1.0 + 0j
                 if spl:
-                    axis = z[b, t] - z[b, i]
+                    axis = zl[t] - zl[i]
                     na = _abs(axis)
                     axis = complex(axis.real / na, axis.imag / na) if na > 0 else 1.0 + 0j
                     cax = np.conj(axis)
@@ -646,9 +693,9 @@ if numba is not None:
                         continue
                     r = C[_RADIUS, b, v]
                     if kam:
-                        hit = _abs(z[b, v] - z[b, i]) <= C[_KAMI, b, i] + r
+                        hit = _abs(zl[v] - zl[i]) <= C[_KAMI, b, i] + r
                     else:
-                        rel = (z[b, v] - z[b, t]) * cax
+                        rel = (zl[v] - zl[t]) * cax
                         oa = max(abs(rel.real) - C[_SPD, b, i] / 2, 0.0)
                         oc = max(abs(rel.imag) - C[_SPW, b, i] / 2, 0.0)
                         hit = oa**2 + oc**2 <= r**2 or v == t
@@ -668,12 +715,15 @@ if numba is not None:
                     died = True
                 alive[b, i] = now
             if died:
+                n_pairs = _pairs(b, alive, P, pi, pj, pr)
                 for i in range(U):
                     if not alive[b, i]:
                         vel[i] = 0j
                         armed[i] = False
                     elif armed[i] and not alive[b, tsafe[i]]:
                         armed[i] = False
+        for i in range(U):
+            z[b, i] = zl[i]
         # end of step
         for i in range(U):
             wait[i] -= ticks
@@ -852,6 +902,21 @@ if numba is not None:
             _refresh_env(b, z, alive, C, P, Q, fp, ip, dz, dist, avail)
             _features_env(b, z, F, alive, steps, last_action, C, onehot, fp, ip, dz, dist, avail, obs, state)
 
+    @_jit()
+    def first_max_of_product(u, avail, out):  # pragma: no cover - compiled
+        """out[b, i] = argmax_a u[b, i, a] * avail[b, i, a] (first maximum, as numpy)."""
+        B, N, A = avail.shape
+        for b in range(B):
+            for i in range(N):
+                best = -1.0
+                arg = 0
+                for a in range(A):
+                    v = u[b, i, a] * (1.0 if avail[b, i, a] else 0.0)
+                    if v > best:
+                        best = v
+                        arg = a
+                out[b, i] = arg
+
     check_actions = _check_actions
 
 
@@ -874,4 +939,5 @@ def timed_first_call(name: str, fn, *args):
 def set_threads(n: int) -> None:
     """Threads for the parallel step (at most the machine's cores)."""
     if numba is not None:
-        numba.set_num_threads(max(1, min(int(n), os.cpu_count() or 1, numba.config.NUMBA_NUM_THREADS)))
+        limit = int(getattr(numba.config, "NUMBA_NUM_THREADS", 1))
+        numba.set_num_threads(max(1, min(int(n), os.cpu_count() or 1, limit)))

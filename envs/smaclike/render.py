@@ -121,3 +121,35 @@ def record_episode(
         "task": core.task_name(0),
         "start": core.start_name(0),
     }
+
+
+class HumanWindow:
+    """render_mode="human": shows frames in a matplotlib window, reusing it between calls
+    (with a non-interactive backend, e.g. on a headless machine, the frame is only drawn)."""
+
+    def __init__(self, title: str) -> None:
+        self.title = title
+        self._figure: Any = None
+        self._image: Any = None
+
+    def show(self, frame: np.ndarray) -> None:
+        import matplotlib
+        import matplotlib.pyplot as plt
+
+        if self._figure is None:
+            self._figure = plt.figure(self.title)
+            self._image = self._figure.add_subplot().imshow(frame)
+            self._figure.axes[0].set_axis_off()
+        else:
+            self._image.set_data(frame)
+        if matplotlib.get_backend().lower() != "agg":
+            plt.pause(0.001)
+        else:
+            self._figure.canvas.draw()
+
+    def close(self) -> None:
+        if self._figure is not None:
+            import matplotlib.pyplot as plt
+
+            plt.close(self._figure)
+            self._figure = self._image = None

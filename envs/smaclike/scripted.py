@@ -8,15 +8,22 @@ from __future__ import annotations
 
 import numpy as np
 
+from envs.smaclike import kernel
 from envs.smaclike.core import N_FIXED_ACTIONS, SMACCore
 
 POLICIES = ("random", "focus_fire", "stop")
 
 
 def random_actions(core: SMACCore, rng: np.random.Generator) -> np.ndarray:
-    """Uniform over each agent's available actions."""
-    avail = core._avail
-    return (rng.random(avail.shape) * avail).argmax(-1)
+    """Uniform over each agent's available actions (the same actions with either backend:
+    the argmax of uniforms times the mask, compiled when the core is)."""
+    avail = core.avail
+    u = rng.random(avail.shape)
+    if core.backend == "numba":
+        out = np.empty(avail.shape[:2], np.int64)
+        kernel.first_max_of_product(u, avail, out)
+        return out
+    return (u * avail).argmax(-1)
 
 
 def stop_actions(core: SMACCore, rng: np.random.Generator | None = None) -> np.ndarray:
@@ -31,7 +38,7 @@ def focus_fire_actions(
     preferring the team's common target; out of range it closes in on the closest living
     enemy. Healers heal the most damaged ally in range, else follow the team's centre."""
     N, M, B = core.N, core.M, core.B
-    avail = core._avail
+    avail = core.avail
     shoot = avail[:, :, N_FIXED_ACTIONS : N_FIXED_ACTIONS + M]
     health = core.hp[:, N:] + core.shield[:, N:]
     health = np.where(core.alive[:, N:], health, np.inf)
@@ -87,7 +94,7 @@ def _toward(core: SMACCore, goal: np.ndarray) -> np.ndarray:
     delta = goal - core.z[:, :N]
     # score of N, S, E, W = projection of the goal direction on each
     score = np.stack([delta.imag, -delta.imag, delta.real, -delta.real], -1)
-    score = np.where(core._avail[:, :, 2:6], score, -np.inf)
+    score = np.where(core.avail[:, :, 2:6], score, -np.inf)
     best = score.argmax(-1)
     ok = np.take_along_axis(score, best[..., None], -1)[..., 0] > 1e-9
     return np.where(ok, 2 + best, 1)

@@ -474,7 +474,7 @@ class StarCraft2Env(MultiAgentEnv):
         self._terminated = True  # until the first reset
         self._obs: np.ndarray | None = None
         self._snapshots: list[dict[str, np.ndarray]] = []
-        self._figure: Any = None
+        self._window: Any = None  # render("human")
 
     # -- episode ---------------------------------------------------------------------------
     def reset(self, episode_config: Mapping[str, Any] | None = None) -> tuple[list[np.ndarray], np.ndarray]:
@@ -691,23 +691,16 @@ class StarCraft2Env(MultiAgentEnv):
 
     def render(self, mode: str = "human") -> np.ndarray | None:
         """ "rgb_array": the current frame; "human": shows it in a matplotlib window."""
-        from envs.smaclike.render import render_frame
+        from envs.smaclike.render import HumanWindow, render_frame
 
         if mode not in ("human", "rgb_array"):
             raise ValueError(f"render mode must be 'human' or 'rgb_array', got {mode!r}")
         frame = render_frame(self._core, 0)
         if mode == "rgb_array":
             return frame
-        import matplotlib.pyplot as plt
-
-        if self._figure is None:
-            plt.ion()
-            self._figure = plt.figure(f"SMAClike {self.map_name}")
-            self._image = self._figure.add_subplot().imshow(frame)
-            self._figure.axes[0].set_axis_off()
-        else:
-            self._image.set_data(frame)
-        plt.pause(0.001)
+        if self._window is None:
+            self._window = HumanWindow(f"SMAClike {self.map_name}")
+        self._window.show(frame)
         return None
 
     def _snapshot(self) -> dict[str, np.ndarray]:
@@ -735,11 +728,9 @@ class StarCraft2Env(MultiAgentEnv):
         return path
 
     def close(self) -> None:
-        if self._figure is not None:
-            import matplotlib.pyplot as plt
-
-            plt.close(self._figure)
-            self._figure = None
+        if self._window is not None:
+            self._window.close()
+            self._window = None
 
     def full_restart(self) -> None:
         """SMAC restarts a crashed SC2 here; nothing can crash in SMAClike."""
