@@ -228,7 +228,9 @@ class SMACCore:
         self._compositions = {c: i for i, c in enumerate(self._composition_list)}
         self._team_p = np.array(sc.team_weights) if sc.team_weights else None
         self._starts = [m for m, _ in sc.starts]
-        self._start_p = np.array([p for _, p in sc.starts])
+        self._start_cdf = np.cumsum([p for _, p in sc.starts])
+        self._team_cdf = np.cumsum(sc.team_weights or [1.0] * max(1, len(sc.teams)))
+        self._palette_cdf = np.cumsum([w for _, w in sc.palette]) if sc.palette else np.ones(1)
         self._task_names = sc.task_names()
         self._type_index = {u.name: i for i, u in enumerate(types)}
         self._onehot_table = np.zeros((self.T, tb), np.float32)
@@ -412,11 +414,14 @@ class SMACCore:
         self._step_fn: Any = None
         self._remap = self.invalid_action == "stop"
 
-    def _kernel_refresh(self) -> None:
-        """Masks, observations and state through the compiled kernel (after reset/place)."""
-        args: tuple[np.ndarray, ...] = (self.z, self._F, self.alive, self.steps, self.last_action, self._C)
-        args += (self._P, self._Q, self.type_onehot, self._fp, self._ip, self.dz, self.dist, self.avail)
-        kernel.timed_first_call("refresh", kernel.refresh_all, *args, self._obs_buf, self._state_buf)
+    def _kernel_refresh(self, ids: Sequence[int]) -> None:
+        """Masks, observations and state of battles ``ids`` through the compiled kernel
+        (after reset/place)."""
+        args: tuple[np.ndarray, ...] = (np.asarray(ids, np.int64), self.z, self._F, self.alive, self.steps)
+        args += (self.last_action, self._C, self._P, self._Q, self.type_onehot, self._fp, self._ip, self.dz)
+        kernel.timed_first_call(
+            "refresh", kernel.refresh_envs, *args, self.dist, self.avail, self._obs_buf, self._state_buf
+        )
 
     def reset(
         self,
@@ -450,7 +455,7 @@ class SMACCore:
         for b in ids:
             self._reset_one(b, forced_task, forced_start)
         if self.backend == "numba":
-            self._kernel_refresh()
+            self._kernel_refresh(ids)
         else:
             self._refresh()
 
@@ -467,7 +472,7 @@ class SMACCore:
     def _draw_palette(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """n i.i.d. palette draws, redrawn while every member is an exception type (SMACv2)."""
         while True:
-            draw = rng.choice(len(self._palette_names), size=n, p=self._palette_p)
+            draw = _pick(rng, self._palette_cdf, n)
             if not self._exceptions or not set(draw.tolist()) <= self._exceptions:
                 return draw
 
@@ -477,7 +482,7 @@ class SMACCore:
             if task is not None:
                 k = task
             else:
-                k = int(rng.choice(len(self._tasks), p=self._team_p)) if len(self._tasks) > 1 else 0
+                k = int(_pick(rng, self._team_cdf)) if len(self._tasks) > 1 else 0
             allies, enemies = self._tasks[k].allies, self._tasks[k].enemies
             if sc.shuffle_units:  # TRAMA: one shuffled list for both teams
                 order = rng.permutation(len(allies))
@@ -544,7 +549,7 @@ class SMACCore:
         if start is not None:
             s = start
         else:
-            s = int(rng.choice(len(self._starts), p=self._start_p)) if len(self._starts) > 1 else 0
+            s = int(_pick(rng, self._start_cdf)) if len(self._starts) > 1 else 0
         self.task_id[b], self.start_id[b] = k, s
         types = np.array([self._type_index[n] for n in allies + enemies])
         self.type[b] = types
@@ -1081,7 +1086,7 @@ class SMACCore:
         self.alive[b] = self.hp[b] > 0
         self._refresh()
         if self.backend == "numba":
-            self._kernel_refresh()
+            self._kernel_refresh([b])
 
     def avail_actions(self) -> np.ndarray:
         """(B, N, n_actions) bool: what each ally may do now."""
@@ -1151,6 +1156,13 @@ def _stat_table(types: tuple[UnitType, ...], rules: Rules, mode: str, min_range:
         table["mask_range"] = np.array([max(u.range, min_range) for u in types])
         table["obs_sight"] = np.array([u.sight for u in types])
     return table
+
+
+def _pick(rng: np.random.Generator, cdf: np.ndarray, size: int | None = None) -> Any:
+    """Index drawn with the probabilities whose cumulative sums are ``cdf`` (numpy's
+    ``choice(p=...)`` costs about 20 us a call; resets draw several)."""
+    u = rng.random(size) * cdf[-1]
+    return np.minimum(np.searchsorted(cdf, u, side="right"), len(cdf) - 1)
 
 
 def cabs(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:

@@ -894,11 +894,11 @@ if numba is not None:
         return -1
 
     @_jit()
-    def refresh_all(
-        z, F, alive, steps, last_action, C, P, Q, onehot, fp, ip, dz, dist, avail, obs, state
+    def refresh_envs(
+        ids, z, F, alive, steps, last_action, C, P, Q, onehot, fp, ip, dz, dist, avail, obs, state
     ):  # pragma: no cover
-        """Masks, observations and state of every battle (after reset / place)."""
-        for b in range(z.shape[0]):
+        """Masks, observations and state of battles ``ids`` (after reset / place)."""
+        for b in ids:
             _refresh_env(b, z, alive, C, P, Q, fp, ip, dz, dist, avail)
             _features_env(b, z, F, alive, steps, last_action, C, onehot, fp, ip, dz, dist, avail, obs, state)
 

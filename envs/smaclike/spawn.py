@@ -18,33 +18,29 @@ from envs.smaclike.scenarios import Scenario
 GRID_GAP = 0.05  # SMAClite's buffer between neighbouring units of a group
 
 
-def group_layout(centre: tuple[float, float], radii: np.ndarray, mirror: bool = False) -> np.ndarray:
-    """(n, 2) positions of a group on a ceil(sqrt(n)) square grid centred on ``centre``
-    (SMAClite's spawn); ``mirror`` flips the grid in x (SMAClite lays the enemy side out
-    mirrored)."""
+def _layout(cx: float, cy: float, radii: list[float], mirror: bool = False) -> list[tuple[float, float]]:
+    """Positions of a group on a ceil(sqrt(n)) square grid centred on (cx, cy) (SMAClite's
+    spawn); ``mirror`` flips the grid in x (SMAClite lays the enemy side out mirrored).
+    Plain Python: a few dozen units at most, where numpy's per-call overhead dominates."""
     n = len(radii)
     if n == 0:
-        return np.zeros((0, 2))
+        return []
     side = math.ceil(math.sqrt(n))
     rows = math.ceil(n / side)
-    pitch = 2.0 * float(max(radii)) + GRID_GAP
+    pitch = 2.0 * max(radii) + GRID_GAP
     sign = -1.0 if mirror else 1.0
-    cx, cy = centre
-    # a few dozen units at most: plain Python beats numpy's per-call overhead here
-    return np.array(
-        [
-            (cx + sign * ((k % side) - (side - 1) / 2.0) * pitch, cy + ((rows - 1) / 2.0 - k // side) * pitch)
-            for k in range(n)
-        ]
-    )
+    return [
+        (cx + sign * ((k % side) - (side - 1) / 2.0) * pitch, cy + ((rows - 1) / 2.0 - k // side) * pitch)
+        for k in range(n)
+    ]
 
 
-def _groups(centres: np.ndarray, sizes: np.ndarray, radii: np.ndarray, mirror: bool) -> np.ndarray:
-    out, start = [], 0
-    for c, n in zip(centres, sizes):
-        out.append(group_layout((float(c[0]), float(c[1])), radii[start : start + n], mirror))
-        start += n
-    return np.concatenate(out) if out else np.zeros((0, 2))
+def group_layout(centre: tuple[float, float], radii: np.ndarray, mirror: bool = False) -> np.ndarray:
+    """(n, 2) positions of a group around ``centre`` (see _layout)."""
+    return np.array(_layout(centre[0], centre[1], [float(r) for r in radii], mirror)).reshape(-1, 2)
+
+
+_DIAGONALS = ((-1.0, -1.0), (-1.0, 1.0), (1.0, 1.0), (1.0, -1.0))
 
 
 def start_positions(sc: Scenario, mode: str, radii: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -57,45 +53,52 @@ def start_positions(sc: Scenario, mode: str, radii: np.ndarray, rng: np.random.G
         rng: the env's generator.
     """
     n, m = sc.n_allies, len(radii) - sc.n_allies
-    w, h = sc.map_size
+    w, h = (float(v) for v in sc.map_size)
     cx, cy = w / 2.0, h / 2.0
-    ra, re = radii[:n], radii[n:]
+    r = radii.tolist()
+    ra, re = r[:n], r[n:]
+    pos: list[tuple[float, float]] = []
     if mode == "map":
-        ag = sc.ally_groups or ((9.0, cy, n),)
-        eg = sc.enemy_groups or ((w - 9.0, cy, m),)
-        allies = _groups(np.array([g[:2] for g in ag]), np.array([g[2] for g in ag], int), ra, False)
-        enemies = _groups(np.array([g[:2] for g in eg]), np.array([g[2] for g in eg], int), re, True)
+        for groups, rs, mirror, default in (
+            (sc.ally_groups, ra, False, (9.0, cy)),
+            (sc.enemy_groups, re, True, (w - 9.0, cy)),
+        ):
+            start = 0
+            for gx, gy, count in groups or ((default[0], default[1], len(rs)),):
+                pos += _layout(gx, gy, rs[start : start + int(count)], mirror)
+                start += int(count)
     elif mode == "classic":  # SMAX: two random clumps at a quarter and three quarters of the width
-        spread = max(2.0, 0.6 * np.sqrt(max(n, m)))
-        allies = np.array([w / 4, cy]) + rng.uniform(-spread, spread, (n, 2))
-        enemies = np.array([3 * w / 4, cy]) + rng.uniform(-spread, spread, (m, 2))
+        spread = max(2.0, 0.6 * math.sqrt(max(n, m)))
+        offsets = rng.uniform(-spread, spread, (n + m, 2)).tolist()
+        pos = [(w / 4 + dx, cy + dy) for dx, dy in offsets[:n]] + [(3 * w / 4 + dx, cy + dy) for dx, dy in offsets[n:]]
     elif mode == "surrounded":
-        allies = group_layout((cx, cy), ra)
+        pos = _layout(cx, cy, ra)
         # 1-4 groups on distinct diagonals, sizes multinomial (a group may be empty)
         n_groups = int(rng.integers(1, 5))
-        sizes = rng.multinomial(m, np.full(n_groups, 1.0 / n_groups))
-        t = rng.uniform(0.0, 1.0, n_groups)
-        diag = rng.choice(4, size=n_groups, replace=False)
-        signs = np.array([[-1.0, -1.0], [-1.0, 1.0], [1.0, 1.0], [1.0, -1.0]])[diag]
-        inner = np.array([cx, cy]) + 2.0 * signs
-        if sc.geometry == "trama":  # outer points at centre +- half the half-map (dist_ratio 0.5)
-            outer = np.array([cx, cy]) + signs * np.array([w / 4, h / 4])
-        else:  # SMACv2: the map corners
-            outer = np.array([cx, cy]) + signs * np.array([cx, cy])
-        centres = inner * t[:, None] + outer * (1.0 - t[:, None])
-        enemies = _groups(centres, sizes, re, False)
+        sizes = rng.multinomial(m, [1.0 / n_groups] * n_groups).tolist()
+        t = rng.random(n_groups).tolist()
+        diag = rng.permutation(4)[:n_groups].tolist()
+        # outer points: TRAMA's centre +- a quarter of the map (dist_ratio 0.5), SMACv2's corners
+        ox, oy = (w / 4, h / 4) if sc.geometry == "trama" else (cx, cy)
+        start = 0
+        for size, tk, d in zip(sizes, t, diag):
+            sx, sy = _DIAGONALS[d]
+            gx = (cx + 2.0 * sx) * tk + (cx + sx * ox) * (1.0 - tk)
+            gy = (cy + 2.0 * sy) * tk + (cy + sy * oy) * (1.0 - tk)
+            pos += _layout(gx, gy, re[start : start + size])
+            start += size
     elif mode == "reflect":
         if sc.geometry == "trama":  # x in [w/4, w/2 - 1), y in [h/4, 3h/4)
-            allies = np.column_stack([rng.uniform(w / 4, cx - 1, n), rng.uniform(h / 4, 3 * h / 4, n)])
+            xs, ys = rng.uniform(w / 4, cx - 1, n).tolist(), rng.uniform(h / 4, 3 * h / 4, n).tolist()
         else:  # SMACv2: x in [0, w/2 - 1), y in [0, h)
-            allies = np.column_stack([rng.uniform(0, cx - 1, n), rng.uniform(0, h, n)])
-        mirrored = np.column_stack([w - allies[: min(n, m), 0], allies[: min(n, m), 1]])
-        extra = np.column_stack([rng.uniform(cx, w, max(0, m - n)), rng.uniform(0, h, max(0, m - n))])
-        enemies = np.concatenate([mirrored, extra])
+            xs, ys = rng.uniform(0, cx - 1, n).tolist(), rng.uniform(0, h, n).tolist()
+        allies = list(zip(xs, ys))
+        extra = max(0, m - n)
+        ex, ey = rng.uniform(cx, w, extra).tolist(), rng.uniform(0, h, extra).tolist()
+        pos = allies + [(w - x, y) for x, y in allies[: min(n, m)]] + list(zip(ex, ey))
     else:
         raise ValueError(f"unknown start mode {mode!r}")
     x0, y0, x1, y1 = sc.bounds
-    pos = np.concatenate([allies, enemies])
-    pos[:, 0] = np.clip(pos[:, 0], x0 + 0.5, x1 - 0.5)
-    pos[:, 1] = np.clip(pos[:, 1], y0 + 0.5, y1 - 0.5)
-    return pos
+    return np.array(
+        [(min(max(x, x0 + 0.5), x1 - 0.5), min(max(y, y0 + 0.5), y1 - 0.5)) for x, y in pos], dtype=np.float64
+    ).reshape(-1, 2)
