@@ -584,10 +584,13 @@ class SMACCore:
         if self.max_reward_mode == "episode" or not self._max_reward_set[b]:
             self.max_reward[b] = self.M * self.death_value + self.win_value + pool[0]
             self._max_reward_set[b] = True
-        if spawn is None:
-            rows = slice(b, b + 1)  # spawn groups start non-overlapping
-            self._push(self.z[rows], self._rlive[rows], self.dz[rows], self._over[rows])
-            self._clamp(self.pos[b : b + 1])
+        if spawn is None:  # one push spreads units that start overlapping, then clamp
+            if self.backend == "numba":
+                kernel.settle(b, self.z, self._P, self._fp)
+            else:
+                rows = slice(b, b + 1)
+                self._push(self.z[rows], self._rlive[rows], self.dz[rows], self._over[rows])
+                self._clamp(self.pos[b : b + 1])
             if mode == "map":
                 self._spawns[types.tobytes()] = self.z[b].copy()
         self._default_goal[b] = complex(self.map_w, self.map_h) - self.z[b, N:]

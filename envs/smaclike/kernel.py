@@ -903,6 +903,27 @@ if numba is not None:
             _features_env(b, z, F, alive, steps, last_action, C, onehot, fp, ip, dz, dist, avail, obs, state)
 
     @_jit()
+    def settle(b, z, P, fp):  # pragma: no cover - compiled
+        """At reset (everyone alive): one push of overlapping ground units, then the clamp
+        to the playable area (core.SMACCore._push + _clamp)."""
+        U = z.shape[1]
+        push = np.zeros(U, np.complex128)
+        for i in range(U):
+            for j in range(i + 1, U):
+                r = P[3, b, i, j]
+                if r == 0.0:
+                    continue
+                d = z[b, i] - z[b, j]
+                o = r / (_abs(d) + 1e-6) - 0.5
+                if o > 0.0:
+                    push[i] += o * d
+                    push[j] -= o * d
+        x0, y0, x1, y1 = fp[19], fp[20], fp[21], fp[22]
+        for i in range(U):
+            p = z[b, i] + push[i]
+            z[b, i] = complex(min(max(p.real, x0), x1), min(max(p.imag, y0), y1))
+
+    @_jit()
     def first_max_of_product(u, avail, out):  # pragma: no cover - compiled
         """out[b, i] = argmax_a u[b, i, a] * avail[b, i, a] (first maximum, as numpy)."""
         B, N, A = avail.shape
