@@ -71,7 +71,8 @@ capability_config (v2)       used by StarCraftCapabilityEnvWrapper (and by StarC
                              (weighted_teams), start_positions (surrounded_and_reflect,
                              surrounded, reflect_position)
 difficulty, game_version,    accepted and ignored: there is no SC2 binary; the enemies play
-window_size_x,               SMAX's heuristic, which has no difficulty levels
+window_size_x,               our stand-in AI (rules "sc2": SC2's attack-move as SMAClite
+                             models it; "smax": SMAX's heuristic), without difficulty levels
 window_size_y,
 kill_unit_step_mul (v2)      accepted and ignored (only used by SMACv2's stochastic health)
 ===========================  ===========================================================
