@@ -302,7 +302,6 @@ class SMACCore:
         # move feasibility: [[y, -y], [x, -x]] < [[y1 - 1, -(y0 + 1)], [x1 - 1, -(x0 + 1)]] = N, S, E, W
         self._move_sign = np.array([1.0, -1.0])
         self._move_lim = np.array([[y1 - MOVE_CHECK, -(y0 + MOVE_CHECK)], [x1 - MOVE_CHECK, -(x0 + MOVE_CHECK)]])
-        self._has_air = any(u.is_air for u in self.scenario.unit_types)
         self._pairbase = (np.arange(B * U) * U).reshape(B, U)
         self._bidx = np.arange(B)[:, None] * U
         self._avail_base = np.arange(B * N) * self.n_actions

@@ -35,11 +35,6 @@ def _layout(cx: float, cy: float, radii: list[float], mirror: bool = False) -> l
     ]
 
 
-def group_layout(centre: tuple[float, float], radii: np.ndarray, mirror: bool = False) -> np.ndarray:
-    """(n, 2) positions of a group around ``centre`` (see _layout)."""
-    return np.array(_layout(centre[0], centre[1], [float(r) for r in radii], mirror)).reshape(-1, 2)
-
-
 _DIAGONALS = ((-1.0, -1.0), (-1.0, 1.0), (1.0, 1.0), (1.0, -1.0))
 
 
