@@ -67,6 +67,9 @@ class EnvSpaces:
         has_mask: the env restricts actions through masks (SMAC-style).
         tasks: names of the env's tasks or levels (multi-task envs), else empty.
         episode_limit: the env's episode limit, if it has a fixed one.
+        state_agent_dim: width of each agent's feature block when the global state starts
+            with one block per agent (SMAC's state does: QPLEX's attention keys read them);
+            None when the state has no such layout.
     """
 
     env_id: str
@@ -80,6 +83,7 @@ class EnvSpaces:
     has_mask: bool = False
     tasks: tuple[str, ...] = ()
     episode_limit: int | None = None
+    state_agent_dim: int | None = None
 
     @property
     def discrete(self) -> bool:
@@ -163,6 +167,22 @@ class Learner(Protocol):
         ...
 
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+@runtime_checkable
+class ReplayObserver(Protocol):
+    """An optional capability of off-policy learners: seeing the replay buffer.
+
+    The off-policy loop calls ``observe_replay`` after each rollout request with the
+    buffer's episodes (oldest first; dicts of per-step arrays ``obs``, ``state``, ...,
+    plus ``task``, the hidden task index for diagnostics) of which the last ``n_new``
+    just arrived. The learner may write per-episode scalars into them (e.g. ``label``, a
+    trajectory class); they travel with the episode and come back in sampled batches as
+    (E,) arrays. Every episode must get the same keys. Returns diagnostics to log
+    (name -> float).
+    """
+
+    def observe_replay(self, episodes: list[dict[str, Any]], n_new: int, env_steps: int) -> dict[str, float]: ...
 
 
 @runtime_checkable

@@ -40,6 +40,8 @@ class BatchEnv(Protocol):
     has_mask: bool
     tasks: tuple[str, ...]
     episode_limit: int | None
+    # optional: ``state_agent_dim`` (int), the width of each agent's block at the start of
+    # the global state, for mixers that attend over agents (QPLEX)
 
     def reset(self, ids: Sequence[int], seeds: Sequence[int | None], options: Sequence[dict | None]) -> None:
         """Starts new episodes in envs ``ids`` with the given seeds and reset options."""

@@ -10,9 +10,11 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from torch.nn import functional as F
 
 from agents.protocols import EnvSpaces
-from agents.value_decomp import QMixer, ValueDecompConfig, VDNMixer, make_learner
+from agents.value_decomp import QMixer, QPLEXMixer, ValueDecompConfig, VDNMixer, make_learner
+from agents.value_decomp.losses import lambda_returns, td_targets
 
 torch.set_num_threads(1)
 
@@ -31,7 +33,7 @@ def _small(**kw) -> ValueDecompConfig:
 # -- config and factory ------------------------------------------------------------------------
 def test_config_rejects_bad_values_naming_the_field():
     with pytest.raises(ValueError, match="mixer must be one of"):
-        ValueDecompConfig(mixer="qplex")  # type: ignore[arg-type]
+        ValueDecompConfig(mixer="qtran")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="batch_episodes must be >= 1"):
         ValueDecompConfig(batch_episodes=0)
     with pytest.raises(ValueError, match="epsilon_finish must be in"):
@@ -71,6 +73,90 @@ def test_vdn_is_the_sum_and_qmix_is_monotone_in_every_agent_q():
     q4[..., 0] += 5.0
     gain_b = mixer(q4, states) - mixer(q3, states)
     assert not torch.allclose(gain_a, gain_b)
+
+
+def _qplex(**kw) -> QPLEXMixer:
+    torch.manual_seed(3)
+    mixer = QPLEXMixer(3, 11, 4, unit_dim=3, embed_dim=8, hypernet_embed=8, **kw)
+    for p in mixer.parameters():  # well beyond the initial scale
+        torch.nn.init.normal_(p, std=1.0)
+    return mixer
+
+
+def test_qplex_matches_its_definition_on_a_hand_built_case():
+    """Q_tot = sum_i (w_i Q_i + b / N) + sum_i (lambda_i - 1) w_i (Q_i - max Q_i), with w the
+    summed Qatten softmaxes, b = V(s) and lambda = sum_k |key_k| sigmoid(agents_k)
+    sigmoid(action_k), recomputed here in numpy from the module's own weights."""
+    mixer = _qplex()
+    N, A, S, U, H = 3, 4, 11, 3, 8
+    rng = np.random.default_rng(0)
+    s = rng.normal(size=(5, S))
+    q_table = rng.normal(size=(5, N, A))
+    act = rng.integers(A, size=(5, N))
+    q = np.take_along_axis(q_table, act[..., None], -1)[..., 0]
+    q_max = q_table.max(-1)
+    onehot = np.eye(A)[act]
+    W = {k: v.detach().double().numpy() for k, v in mixer.state_dict().items()}
+    relu = lambda x: np.maximum(x, 0)  # noqa: E731
+    sig = lambda x: 1 / (1 + np.exp(-x))  # noqa: E731
+    units = s[:, : N * U].reshape(5, N, U)
+    w = np.zeros((5, N))
+    for h in range(4):
+        sel = relu(s @ W[f"selectors.{h}.0.weight"].T + W[f"selectors.{h}.0.bias"]) @ W[f"selectors.{h}.2.weight"].T
+        keys = units @ W[f"keys.{h}.weight"].T
+        logits = np.einsum("me,mne->mn", sel, keys) / np.sqrt(H)
+        w += np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    b = (relu(s @ W["V.0.weight"].T + W["V.0.bias"]) @ W["V.2.weight"].T + W["V.2.bias"])[:, 0]
+    sa = np.concatenate([s, onehot.reshape(5, -1)], -1)
+    lam = np.zeros((5, N))
+    for k in range(4):
+        key = np.abs(s @ W[f"lambda_key.{k}.weight"].T + W[f"lambda_key.{k}.bias"]) + 1e-10
+        agents = sig(s @ W[f"lambda_agents.{k}.weight"].T + W[f"lambda_agents.{k}.bias"])
+        action = sig(sa @ W[f"lambda_action.{k}.weight"].T + W[f"lambda_action.{k}.bias"])
+        lam += key * agents * action
+    hand = (w * q + b[:, None] / N).sum(-1) + ((lam - 1) * w * (q - q_max)).sum(-1)
+    t = lambda x: torch.as_tensor(x, dtype=torch.float32)  # noqa: E731
+    got = mixer(t(q), t(s), t(onehot), t(q_max)).detach().numpy()
+    np.testing.assert_allclose(got, hand, rtol=1e-4, atol=1e-4)
+
+
+def test_qplex_keeps_igm_and_its_advantage_term_trains_lambda_only():
+    mixer = _qplex()
+    rng = np.random.default_rng(1)
+    s = torch.as_tensor(rng.normal(size=(1, 11)), dtype=torch.float32)
+    q_table = torch.as_tensor(rng.normal(size=(3, 4)), dtype=torch.float32)
+    q_max = q_table.max(-1).values[None]
+    joint = torch.cartesian_prod(*[torch.arange(4)] * 3)  # all 64 joint actions
+    qs = q_table[torch.arange(3), joint]  # (64, 3)
+    totals = mixer(qs, s.expand(64, -1), F.one_hot(joint, 4).float(), q_max.expand(64, -1))
+    # the greedy joint action (every agent's own argmax) is the team's argmax
+    assert torch.equal(joint[totals.argmax()], q_table.argmax(-1))
+    # with the stop-gradient, d Q_tot / d Q_i = w_i(s) > 0 whatever the lambdas
+    q = qs[5:6].clone().requires_grad_(True)
+    out = mixer(q, s, F.one_hot(joint[5:6], 4).float(), q_max)
+    (grad,) = torch.autograd.grad(out.sum(), q)
+    w, _ = mixer.attention(s)
+    torch.testing.assert_close(grad, w)
+    assert mixer.attention_reg(s) > 0
+
+
+def test_td_lambda_targets_equal_a_hand_recursion():
+    rewards = torch.tensor([[1.0, 2.0, 3.0], [0.5, -1.0, 0.0]])
+    term = torch.tensor([[False, False, True], [False, False, False]])
+    filled = torch.tensor([[True, True, True], [True, True, False]])
+    nxt = torch.tensor([[10.0, 20.0, 30.0], [4.0, 8.0, 99.0]])
+    g, lam = 0.9, 0.7
+    # nxt[:, t] = Q_tot'(s_{t+1}); episode 0 terminates at t=2; episode 1 is cut after t=1
+    # and bootstraps fully from Q_tot'(s_2) = 8
+    g0_2 = 3.0
+    g0_1 = 2.0 + g * ((1 - lam) * 20.0 + lam * g0_2)
+    g0_0 = 1.0 + g * ((1 - lam) * 10.0 + lam * g0_1)
+    g1_1 = -1.0 + g * 8.0
+    g1_0 = 0.5 + g * ((1 - lam) * 4.0 + lam * g1_1)
+    out = lambda_returns(rewards, term, nxt, filled, g, lam)
+    torch.testing.assert_close(out, torch.tensor([[g0_0, g0_1, g0_2], [g1_0, g1_1, 0.0]]))
+    one_step = lambda_returns(rewards, term, nxt, filled, g, 0.0)
+    torch.testing.assert_close(one_step[filled], td_targets(rewards, term, nxt, g)[filled])
 
 
 # -- (2) TD targets ----------------------------------------------------------------------------
@@ -212,7 +298,7 @@ def test_greedy_acting_never_picks_a_masked_action_and_ignores_epsilon():
     out = policy.act(obs, mask, h, True, rng)
     assert rng.bit_generator.state == before  # greedy acting draws nothing
     assert mask[np.arange(B)[:, None], np.arange(2)[None], out.actions].all()
-    q, _ = policy.q_values(obs, h)
+    q, _, _ = policy.q_values(obs, h)
     np.testing.assert_array_equal(out.actions, np.where(mask, q.numpy(), -np.inf).argmax(-1))
     # the new hidden state carries the chosen action's one-hot after the GRU state
     np.testing.assert_array_equal(out.hidden[..., -5:], np.eye(5)[out.actions])

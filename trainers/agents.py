@@ -176,6 +176,9 @@ def describe_agents() -> str:
 def field_docs(cls: type) -> dict[str, str]:
     """Field -> its one-line doc, read from the dataclass's ``Attributes:`` docstring."""
     docs: dict[str, str] = {}
+    for base in reversed(cls.__mro__[1:]):  # inherited fields keep their base's doc
+        if dataclasses.is_dataclass(base):
+            docs.update(field_docs(base))
     current = None
     in_attrs = False
     for line in (cls.__doc__ or "").splitlines():
@@ -251,4 +254,21 @@ register_agent(
     env_kinds=("pettingzoo",),
     description="QMIX (Rashid et al. 2018): recurrent Q-learning with a monotonic state-conditioned mixer",
     defaults={"mixer": "qmix"},
+)
+register_agent(
+    "qplex",
+    config="agents.value_decomp.config:ValueDecompConfig",
+    loop="off_policy",
+    learner="agents.value_decomp.learner:make_learner",
+    env_kinds=("pettingzoo",),
+    description="QPLEX (Wang et al. 2021): duplex dueling mixing with Qatten weights (TRAMA's released settings)",
+    defaults={"mixer": "qplex"},
+)
+register_agent(
+    "trama",
+    config="agents.trama.config:TRAMAConfig",
+    loop="off_policy",
+    learner="agents.trama.learner:make_learner",
+    env_kinds=("pettingzoo",),
+    description="TRAMA (Na et al. 2025): trajectory-class-aware multi-task MARL on a QPLEX backbone",
 )

@@ -51,6 +51,7 @@ def spaces_of(batch_env: BatchEnv, env_id: str) -> EnvSpaces:
         has_mask=b.has_mask,
         tasks=tuple(b.tasks),
         episode_limit=b.episode_limit,
+        state_agent_dim=getattr(b, "state_agent_dim", None),
     )
 
 

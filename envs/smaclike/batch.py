@@ -30,6 +30,7 @@ class SMACBatch:
         self.has_mask = True
         self.tasks = tuple(core.task_names) if len(core.task_names) > 1 else ()
         self.episode_limit = core.episode_limit
+        self.state_agent_dim = core.layout.state_ally_feats  # the state opens with N ally blocks
 
     def reset(self, ids: Sequence[int], seeds: Sequence[int | None], options: Sequence[dict | None]) -> None:
         # One core.reset per distinct (task, start): the core refreshes its caches once per call.

@@ -9,9 +9,12 @@ first depends on timing). With ``ray.num_workers: 0`` the same loop runs in-proc
 is deterministic under a seed.
 
 The agent config must have ``env_steps``, ``batch_episodes``, ``buffer_episodes``,
-``episodes_per_request``, ``updates_per_request``, ``warmup_episodes`` and
+``episodes_per_request``, ``updates_per_episode``, ``warmup_episodes`` and
 ``checkpoint_every`` (updates); the learner must have ``set_env_steps(n)`` (exploration
-schedules follow env steps). The replay buffer is not checkpointed unless the config has
+schedules follow env steps). A learner that also has ``observe_replay`` (an
+:class:`agents.protocols.ReplayObserver`, e.g. TRAMA's trajectory classes) sees the buffer
+after every request and may label its episodes; what it returns is logged under
+``diagnostics/<name>``. The replay buffer is not checkpointed unless the config has
 ``checkpoint_buffer: true``: a resumed run refills it (``warmup_episodes``) before
 learning resumes.
 """
@@ -42,7 +45,7 @@ REQUIRED = (
     "batch_episodes",
     "buffer_episodes",
     "episodes_per_request",
-    "updates_per_request",
+    "updates_per_episode",
     "warmup_episodes",
     "checkpoint_every",
 )
@@ -77,8 +80,8 @@ class EpisodeReplay:
     def __len__(self) -> int:
         return len(self.episodes)
 
-    def add(self, batch: Batch) -> None:
-        """Splits a padded episode batch into episodes."""
+    def add(self, batch: Batch) -> int:
+        """Splits a padded episode batch into episodes; returns how many were added."""
         lengths = batch["filled"].sum(1)
         for e, L in enumerate(lengths.tolist()):
             ep: dict[str, Any] = {}
@@ -95,6 +98,7 @@ class EpisodeReplay:
             self.added += 1
         if len(self.episodes) > self.capacity:
             del self.episodes[: len(self.episodes) - self.capacity]
+        return len(lengths)
 
     def sample(self, n: int) -> Batch:
         from trainers.sampling import pad_episodes
@@ -107,9 +111,13 @@ class EpisodeReplay:
         if not self.episodes:
             return
         keys = list(self.episodes[0])
-        arrays = {"lengths": np.array([len(e["rewards"]) for e in self.episodes])}
+        per_episode = [k for k in keys if k in _PER_EPISODE or np.ndim(self.episodes[0][k]) == 0]
+        arrays = {
+            "lengths": np.array([len(e["rewards"]) for e in self.episodes]),
+            "per_episode_keys": np.array(per_episode),
+        }
         for k in keys:
-            stack = np.concatenate if k not in _PER_EPISODE and k != "task" else np.stack
+            stack = np.stack if k in per_episode else np.concatenate
             arrays[k.replace("/", "__")] = stack([np.asarray(e[k]) for e in self.episodes])
         atomic_save_npz(path, arrays)
 
@@ -117,6 +125,7 @@ class EpisodeReplay:
         try:
             arrays = load_npz(path)
             lengths = arrays.pop("lengths")
+            per_episode = set(arrays.pop("per_episode_keys").tolist())
         except Exception as exc:
             raise ConfigError(f"replay buffer {path}: unreadable or corrupt ({exc}); delete it to refill") from exc
         ends = np.cumsum(lengths)
@@ -126,7 +135,7 @@ class EpisodeReplay:
             ep = {}
             for k, v in arrays.items():
                 key = k.replace("__", "/")
-                ep[key] = v[i] if key in _PER_EPISODE or key == "task" else v[s:t]
+                ep[key] = v[i] if key in per_episode else v[s:t]
             self.episodes.append(ep)
 
 
@@ -159,19 +168,31 @@ def run(cfg: ExperimentConfig, run_dir: Path, ctx: RunContext) -> dict[str, Any]
         f"runner(s) x {B} envs, buffer {a.buffer_episodes} episodes, batch {a.batch_episodes}"
     )
     losses: dict[str, float] = {}
+    diagnostics: dict[str, float] = {}
+    fresh: dict[str, float] = {}  # diagnostics reported since the last progress line
+    observe = getattr(learner, "observe_replay", None)  # agents.protocols.ReplayObserver
     pending: list[dict[str, Any]] = []  # finished episodes since the last log row
     t_last, steps_last = time.time(), loop["env_steps"]
     learner.set_env_steps(loop["env_steps"])
     group.set_weights(learner.weights())
     try:
         for batch, records in group.stream(a.episodes_per_request):
-            buffer.add(batch)
+            n_new = buffer.add(batch)
             loop["env_steps"] += int(batch["filled"].sum())
             loop["episodes"] += len(records)
             pending += records
             steps = loop["env_steps"]
+            if observe is not None:
+                news = observe(buffer.episodes, min(n_new, len(buffer)), steps)
+                diagnostics |= news
+                fresh |= news
             if len(buffer) >= a.warmup_episodes:
-                for _ in range(a.updates_per_request):
+                # PyMARL's pace: updates_per_episode updates per collected episode, the
+                # fraction carried to the next request
+                loop["update_credit"] = loop.get("update_credit", 0.0) + n_new * a.updates_per_episode
+                n_updates = int(loop["update_credit"])
+                loop["update_credit"] -= n_updates
+                for _ in range(n_updates):
                     losses = learner.update(buffer.sample(a.batch_episodes))
                     loop["updates"] += 1
                     if loop["updates"] % a.checkpoint_every == 0:
@@ -186,8 +207,12 @@ def run(cfg: ExperimentConfig, run_dir: Path, ctx: RunContext) -> dict[str, Any]
                 t_last, steps_last = time.time(), steps
                 loop["next_log"] = steps + max(a.env_steps // 200, 1)
                 msg = log.record(pending, steps, losses, updates=loop["updates"], sps=sps)
+                log.scalars({f"diagnostics/{k}": v for k, v in diagnostics.items()}, steps)
                 pending = []
                 msg = f"{msg}, {loop['updates']} updates, {sps:.0f} steps/s"
+                if fresh:
+                    msg += " | " + ", ".join(f"{k} {v:.3g}" for k, v in sorted(fresh.items()))
+                    fresh = {}
                 msg += log.maybe_evaluate(group, learner.weights(), steps, done)
                 ctx.progress(msg)
                 if ctx.report:

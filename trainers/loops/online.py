@@ -61,6 +61,14 @@ class OnlineLog:
             f", win rate {row['win_rate']:.2f}" if self.multi else ""
         )
 
+    def scalars(self, tags: dict[str, float], steps: int) -> None:
+        """Extra charts of the loop or learner (full tag names) at env step ``steps``; also
+        kept in the last history row (results.json)."""
+        if tags:
+            self.tb.scalars("main", tags, steps)
+            if self.loop["history"]:
+                self.loop["history"][-1].update(tags)
+
     def maybe_evaluate(self, group: Any, weights: dict[str, Any], steps: int, last: bool) -> str:
         """Greedy evaluation when ``eval.every`` env steps have passed (and at the end);
         adds eval_* to the last row and returns the progress text."""
@@ -92,6 +100,7 @@ class OnlineLog:
             "history": h,
             "final": h[-1] if h else {},
             "eval": evals[-1] if evals else None,
+            "evals": evals,
             **extra,
         }
         atomic_write_json(self.run_dir / "results.json", results)
