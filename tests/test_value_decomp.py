@@ -120,6 +120,32 @@ def test_qplex_matches_its_definition_on_a_hand_built_case():
     np.testing.assert_allclose(got, hand, rtol=1e-4, atol=1e-4)
 
 
+def test_qplex_on_hand_set_weights_gives_hand_numbers():
+    """Weights set by hand so every quantity is known: zero selectors give each head a
+    uniform softmax (w_i = heads / N = 4 / 2 = 2), V(s) = 3 (b / N = 1.5), every lambda
+    kernel gives |0.8| x sigmoid(0) x sigmoid(0) = 0.2 (lambda_i = 4 x 0.2 = 0.8).
+    Q = (1, 5), max Q = (2, 5): Q_tot = (2 + 1.5) + (10 + 1.5) + (0.8 - 1) x 2 x (1 - 2) = 15.4."""
+    mixer = QPLEXMixer(2, 4, 3, unit_dim=2, embed_dim=4, hypernet_embed=4)
+    with torch.no_grad():
+        for p in mixer.parameters():
+            p.zero_()
+        mixer.V[2].bias.fill_(3.0)
+        for key in mixer.lambda_key:
+            key.bias.fill_(-0.8)  # |.| makes the sign irrelevant
+    s = torch.tensor([[0.3, -1.0, 2.0, 0.5]])
+    w, b = mixer.attention(s)
+    torch.testing.assert_close(w, torch.full((1, 2), 2.0 + 1e-10))
+    torch.testing.assert_close(b, torch.tensor([3.0]))
+    actions = F.one_hot(torch.tensor([[0, 2]]), 3).float()
+    torch.testing.assert_close(mixer.lambdas(s, actions), torch.full((1, 2), 0.8), atol=1e-6, rtol=0)
+    out = mixer(torch.tensor([[1.0, 5.0]]), s, actions, torch.tensor([[2.0, 5.0]]))
+    torch.testing.assert_close(out, torch.tensor([15.4]), atol=1e-5, rtol=0)
+    # greedy actions for both agents: the advantage term vanishes
+    torch.testing.assert_close(
+        mixer(torch.tensor([[2.0, 5.0]]), s, actions, torch.tensor([[2.0, 5.0]])), torch.tensor([17.0])
+    )
+
+
 def test_qplex_keeps_igm_and_its_advantage_term_trains_lambda_only():
     mixer = _qplex()
     rng = np.random.default_rng(1)

@@ -42,8 +42,9 @@ def kmeans(
         tol: stop when no centroid moves more than tol x (mean per-feature variance), as
             scikit-learn does.
 
-    A cluster that loses all its points keeps its centroid (it may win points back at the
-    next clustering); callers decide whether enough clusters are non-empty.
+    A cluster left without points restarts at the point farthest from its centre, as in
+    scikit-learn; identical points can still leave the final labels with fewer than k
+    clusters, so callers decide whether enough are non-empty.
     """
     x = np.asarray(x, np.float64)
     if x.ndim != 2 or len(x) < k:
@@ -54,13 +55,15 @@ def kmeans(
     thresh = tol * float(x.var(0).mean())
     labels = np.zeros(len(x), np.int64)
     for _ in range(iters):
-        d = (x**2).sum(-1)[:, None] - 2 * x @ c.T + (c**2).sum(-1)[None]
+        d = np.maximum((x**2).sum(-1)[:, None] - 2 * x @ c.T + (c**2).sum(-1)[None], 0.0)
         labels = d.argmin(-1)
-        new = c.copy()
-        for j in range(k):
-            members = labels == j
-            if members.any():
-                new[j] = x[members].mean(0)
+        empty = np.setdiff1d(np.arange(k), labels)
+        if len(empty):
+            # scikit-learn's rule: an empty cluster restarts at the point farthest from its
+            # centre (a stale warm start must not leave a class dead for good)
+            far = np.argsort(-d[np.arange(len(x)), labels])[: len(empty)]
+            labels[far] = empty
+        new = np.stack([x[labels == j].mean(0) for j in range(k)])
         shift = ((new - c) ** 2).sum(-1).max()
         c = new
         if shift <= thresh:

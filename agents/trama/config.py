@@ -35,13 +35,13 @@ class TRAMAConfig(ValueDecompConfig):
         commit_coef: weight of ||sg(e) - z_e||^2, which commits the encoder (0.125).
         coverage_coef: weight of the coverage loss pulling each class's time-indexed codes
             toward sg(z_e) (coverage_coef: 0.125).
-        coverage_time: the T of the coverage schedule dn = (codes per class) / T:
-            "episode_limit" (a fixed time-to-code map) or "batch" (the sampled batch's
-            longest episode, the release's ref_max_time: 1).
+        coverage_time: the T of the coverage schedule dn = (codes per class) / T: "batch"
+            (the sampled batch's longest episode, the release's ref_max_time: 1) or
+            "episode_limit" (one time-to-code map for every batch).
         vq_dense_until_steps: the VQ-VAE trains at every update until this many env steps
             (buffer_update_time: 50000) ...
-        vq_interval_updates: ... and every this many updates after (the release: every 10
-            episodes at one update per episode).
+        vq_interval_episodes: ... and after that once every this many collected episodes
+            (vqvae_update_interval: 10).
         embedding: trajectory embedding over its steps' quantised states: "sum" (the paper)
             or "mean" (the release's meanVq).
         cluster_start_steps: env steps before the first k-means (T_cluster_start: 100000).
@@ -71,9 +71,9 @@ class TRAMAConfig(ValueDecompConfig):
     vq_coef: float = 0.25
     commit_coef: float = 0.125
     coverage_coef: float = 0.125
-    coverage_time: Literal["episode_limit", "batch"] = "episode_limit"
+    coverage_time: Literal["batch", "episode_limit"] = "batch"
     vq_dense_until_steps: int = 50_000
-    vq_interval_updates: int = 10
+    vq_interval_episodes: int = 10
     embedding: Literal["sum", "mean"] = "sum"
     cluster_start_steps: int = 100_000
     cluster_interval_steps: int = 50_000
@@ -89,7 +89,7 @@ class TRAMAConfig(ValueDecompConfig):
         super().__post_init__()
         choices = {
             "class_repr": ("joint", "detached"),
-            "coverage_time": ("episode_limit", "batch"),
+            "coverage_time": ("batch", "episode_limit"),
             "embedding": ("sum", "mean"),
         }
         for name, allowed in choices.items():
@@ -102,7 +102,7 @@ class TRAMAConfig(ValueDecompConfig):
             "vq_codes",
             "vq_latent",
             "vq_hidden",
-            "vq_interval_updates",
+            "vq_interval_episodes",
             "cluster_interval_steps",
             "cluster_interval_episodes",
             "cluster_min_trajectories",

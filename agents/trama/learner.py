@@ -47,9 +47,10 @@ class TRAMAPolicy(ValueDecompPolicy):
         if greedy:
             classes = logits.argmax(-1).numpy()
         else:
-            cdf = torch.softmax(logits, -1).cumsum(-1).numpy()
-            classes = (rng.random((len(cdf), 1)) < cdf).argmax(-1)
-            classes = np.minimum(classes, a.n_classes - 1)
+            p = torch.softmax(logits.double(), -1).numpy()
+            cdf = np.cumsum(p, -1)
+            # inverse CDF; the last bin takes any rounding shortfall of the cumulative sum
+            classes = (rng.random((len(cdf), 1)) * cdf[:, -1:] >= cdf[:, :-1]).sum(-1)
         q, hq_new = a.q(a.class_input(x, torch.as_tensor(classes), detach=False), hq)
         return q, torch.cat([hq_new, hp_new], -1), {"class": classes.astype(np.int64)}
 
@@ -78,6 +79,7 @@ class TRAMALearner(ValueDecompLearner):
         self.last_cluster_steps = 0
         self.last_cluster_episodes = 0
         self.episodes_seen = 0
+        self.last_vq_episodes = 0
         self._vq_terms: dict[str, float] = {}
         self.gen = torch.Generator().manual_seed(seed)  # the learner's own draws (never the global RNG)
 
@@ -116,8 +118,14 @@ class TRAMALearner(ValueDecompLearner):
     def update(self, batch: Batch) -> dict[str, float]:
         out = super().update(batch)
         c = self.cfg
-        if self.env_steps <= c.vq_dense_until_steps or self.updates % c.vq_interval_updates == 0:
+        # the release: the VQ-VAE trains at every learner step until buffer_update_time env
+        # steps, then once every vqvae_update_interval collected episodes
+        if (
+            self.env_steps <= c.vq_dense_until_steps
+            or self.episodes_seen - self.last_vq_episodes >= c.vq_interval_episodes
+        ):
             self._vq_terms = self._vq_update(batch)
+            self.last_vq_episodes = self.episodes_seen
         out.update(self._vq_terms)
         return out
 
@@ -128,8 +136,10 @@ class TRAMALearner(ValueDecompLearner):
         E, T = states.shape[:2]
         filled = torch.as_tensor(batch["filled"])
         labels = torch.as_tensor(batch["label"]).long() if "label" in batch else torch.full((E,), -1)
-        # trajectories without a class yet cover a random class's codes
-        classes = torch.where(labels >= 0, labels, torch.randint(c.n_classes, (E,), generator=self.gen))
+        # trajectories without a class yet cover a random class's codes, redrawn at every
+        # step as the release does
+        random = torch.randint(c.n_classes, (E, T), generator=self.gen)
+        classes = torch.where(labels[:, None] >= 0, labels[:, None], random)
         limit = self.spaces.episode_limit
         horizon = T if c.coverage_time == "batch" or not limit else limit
         index, valid = coverage_codes(classes, T, horizon, c.vq_codes, c.n_classes)
@@ -259,6 +269,8 @@ class TRAMALearner(ValueDecompLearner):
                 self.last_cluster_steps,
                 self.last_cluster_episodes,
                 self.episodes_seen,
+                self.last_vq_episodes,
+                self.seed,
             ],
             "vq_terms": dict(self._vq_terms),
             "gen": self.gen.get_state(),
@@ -281,6 +293,8 @@ class TRAMALearner(ValueDecompLearner):
             self.last_cluster_steps,
             self.last_cluster_episodes,
             self.episodes_seen,
+            self.last_vq_episodes,
+            self.seed,  # keys the k-means and classifier draws: part of continuing exactly
         ) = (int(v) for v in t["counters"])
         self._vq_terms = {k: float(v) for k, v in t["vq_terms"].items()}
         self.gen.set_state(t["gen"])

@@ -20,7 +20,7 @@ def coverage_codes(
     code n k + floor(dn t), so the block is swept in time order over T steps.
 
     Args:
-        classes: (E,) class of each trajectory.
+        classes: (E,) class of each trajectory, or (E, n_steps) a class per step.
         n_steps: steps to cover (the batch's T).
         horizon: T of the schedule (the episode limit or the batch's longest episode).
         codes, n_classes: codebook size and classes.
@@ -38,7 +38,9 @@ def coverage_codes(
     m = max(1, math.ceil(dn) + 1)
     offsets = lo[:, None] + torch.arange(m)[None]  # (T, m)
     valid = offsets < hi[:, None]
-    index = classes.long()[:, None, None] * n + offsets.clamp(max=n - 1)[None]
+    cls = classes.long()
+    cls = cls[:, None].expand(-1, n_steps) if cls.ndim == 1 else cls
+    index = cls[..., None] * n + offsets.clamp(max=n - 1)[None]
     return index, valid[None].expand_as(index)
 
 

@@ -125,7 +125,9 @@ class EpisodeReplay:
         try:
             arrays = load_npz(path)
             lengths = arrays.pop("lengths")
-            per_episode = set(arrays.pop("per_episode_keys").tolist())
+            # buffers saved before per-episode keys were recorded held these two kinds only
+            default = [*_PER_EPISODE, "task"]
+            per_episode = set(arrays.pop("per_episode_keys", np.array(default)).tolist())
         except Exception as exc:
             raise ConfigError(f"replay buffer {path}: unreadable or corrupt ({exc}); delete it to refill") from exc
         ends = np.cumsum(lengths)
@@ -168,8 +170,7 @@ def run(cfg: ExperimentConfig, run_dir: Path, ctx: RunContext) -> dict[str, Any]
         f"runner(s) x {B} envs, buffer {a.buffer_episodes} episodes, batch {a.batch_episodes}"
     )
     losses: dict[str, float] = {}
-    diagnostics: dict[str, float] = {}
-    fresh: dict[str, float] = {}  # diagnostics reported since the last progress line
+    fresh: dict[str, float] = {}  # diagnostics reported since the last log row
     observe = getattr(learner, "observe_replay", None)  # agents.protocols.ReplayObserver
     pending: list[dict[str, Any]] = []  # finished episodes since the last log row
     t_last, steps_last = time.time(), loop["env_steps"]
@@ -182,24 +183,21 @@ def run(cfg: ExperimentConfig, run_dir: Path, ctx: RunContext) -> dict[str, Any]
             loop["episodes"] += len(records)
             pending += records
             steps = loop["env_steps"]
+            learner.set_env_steps(steps)  # schedules (epsilon, TRAMA's VQ-VAE) see this request's steps
             if observe is not None:
-                news = observe(buffer.episodes, min(n_new, len(buffer)), steps)
-                diagnostics |= news
-                fresh |= news
+                fresh |= observe(buffer.episodes, min(n_new, len(buffer)), steps)
             if len(buffer) >= a.warmup_episodes:
                 # PyMARL's pace: updates_per_episode updates per collected episode, the
                 # fraction carried to the next request
                 loop["update_credit"] = loop.get("update_credit", 0.0) + n_new * a.updates_per_episode
-                n_updates = int(loop["update_credit"])
-                loop["update_credit"] -= n_updates
-                for _ in range(n_updates):
+                while loop["update_credit"] >= 1.0:
                     losses = learner.update(buffer.sample(a.batch_episodes))
+                    loop["update_credit"] -= 1.0  # after the update: a checkpoint keeps what is owed
                     loop["updates"] += 1
                     if loop["updates"] % a.checkpoint_every == 0:
                         checkpoint.save(ckpt, learner.state_dict(), loop)
                         if keep_buffer:
                             buffer.save(buf_file)
-            learner.set_env_steps(steps)
             group.set_weights(learner.weights())
             done = steps >= a.env_steps
             if steps >= loop["next_log"] or done:
@@ -207,7 +205,7 @@ def run(cfg: ExperimentConfig, run_dir: Path, ctx: RunContext) -> dict[str, Any]
                 t_last, steps_last = time.time(), steps
                 loop["next_log"] = steps + max(a.env_steps // 200, 1)
                 msg = log.record(pending, steps, losses, updates=loop["updates"], sps=sps)
-                log.scalars({f"diagnostics/{k}": v for k, v in diagnostics.items()}, steps)
+                log.scalars({f"diagnostics/{k}": v for k, v in fresh.items()}, steps)
                 pending = []
                 msg = f"{msg}, {loop['updates']} updates, {sps:.0f} steps/s"
                 if fresh:
