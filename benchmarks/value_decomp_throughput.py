@@ -99,23 +99,34 @@ def markdown(result: dict[str, Any]) -> str:
     lines = [
         "# Value decomposition: training throughput at PyMARL's update ratio",
         "",
+        "Env steps per second depend on episode length (one update per episode): seconds per update is the "
+        "figure that compares agents.",
+        "",
         f"Measured {result['date']} on {result['machine']}; {result['env_steps']} env steps per case from a random "
         "policy, one update of a 32-episode batch per collected episode, tests off, one torch thread. "
         "Anchor: PyMARL with StarCraft II at about 2M env steps/day (cited, not measured here). "
         "Target: 20M env steps/day.",
         "",
         "| env | agent | sampling | env steps/s | M env steps/day | x PyMARL+SC2 | target met | updates | "
-        "mean episode length |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "s per update (incl. sampling) | mean episode length |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in result["cases"]:
         where = "in-process" if r["workers"] == 0 else f"{r['workers']} Ray actor(s)"
         lines.append(
             f"| {r['env']} | {r['agent']} | {where} | {r['env_steps_per_s']:.0f} | {r['env_steps_per_day_M']:.1f} | "
             f"{r['vs_pymarl_sc2']:.1f}x | {'yes' if r['meets_target'] else 'no'} | {r['updates']} | "
-            f"{r['mean_episode_length']:.0f} |"
+            f"{r['loop_seconds'] / max(r['updates'], 1):.2f} | {r['mean_episode_length']:.0f} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def rewrite(out: Path) -> None:
+    """Regenerates the markdown from the JSON (``--rewrite``)."""
+    from trainers.io import atomic_write_text
+
+    result = json.loads((out / "value_decomp_throughput.json").read_text())
+    atomic_write_text(out / "value_decomp_throughput.md", markdown(result))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -124,7 +135,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--env-steps", type=int, default=30_000)
     ap.add_argument("--workers", type=int, default=0)
     ap.add_argument("--out", default=str(HERE / "results"))
+    ap.add_argument("--rewrite", action="store_true", help="only regenerate the markdown from the JSON")
     args = ap.parse_args(argv)
+    if args.rewrite:
+        rewrite(Path(args.out))
+        return
     from trainers.io import atomic_write_json, atomic_write_text
 
     cases = []
