@@ -316,3 +316,18 @@ def test_trama_classes_recover_the_hidden_task_on_a_two_task_set():
     assert last["cluster_nmi"] >= controls["untrained_vq"] + 0.12, (scores, controls)
     assert last["cluster_nmi"] >= controls["length_only"] + 0.2, (scores, controls)
     assert last["cluster_purity"] >= 0.7, (scores, controls)
+
+
+def test_episodes_older_than_the_clustered_window_get_the_classifiers_class():
+    from trainers.sampling import EnvRunner, env_spaces
+
+    spaces = env_spaces("SMAClike-surComb3-v0")
+    learner = make_learner(TRAMAConfig(**(SMALL | {"cluster_max_trajectories": 12})), spaces, 0)
+    runner = EnvRunner("SMAClike-surComb3-v0", {}, 8, 0, 0, learner.policy())
+    buf, added = _collect(learner, runner, 24)
+    assert len(buf) > 12
+    learner.observe_replay(buf.episodes, added, env_steps=1000)
+    assert learner.clusterings == 1
+    assert all(int(ep["label"]) >= 0 for ep in buf.episodes)
+    older = buf.episodes[:-12]
+    np.testing.assert_array_equal([int(ep["label"]) for ep in older], learner.classify(older))

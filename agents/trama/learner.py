@@ -194,7 +194,14 @@ class TRAMALearner(ValueDecompLearner):
         )
         if not due or len(episodes) < c.cluster_min_trajectories:
             return {}
-        return self.cluster(episodes[-c.cluster_max_trajectories :], env_steps)
+        out = self.cluster(episodes[-c.cluster_max_trajectories :], env_steps)
+        # episodes older than the clustered window and still unlabelled get the classifier's
+        # class (they would otherwise never have one)
+        older = [ep for ep in episodes[: -c.cluster_max_trajectories] if int(ep.get("label", -1)) < 0]
+        if older and self.clusterings:
+            for ep, lab in zip(older, self.classify(older)):
+                ep["label"] = np.int64(lab)
+        return out
 
     def _scaled(self, x: np.ndarray) -> torch.Tensor:
         """The classifier's input: embeddings standardised with the last accepted

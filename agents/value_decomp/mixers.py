@@ -162,14 +162,14 @@ class QPLEXMixer(nn.Module):
         if self.head_weights is not None:
             att = att * self.head_weights(s).abs().T[..., None]
         w = att.sum(0) + 1e-10
-        b = self.V(s).squeeze(-1) if self.state_bias else torch.zeros(len(s))
+        b = self.V(s).squeeze(-1) if self.state_bias else s.new_zeros(len(s))
         return w, b
 
     def lambdas(self, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         """lambda_i(s, a) (M, N) > 0 of flattened states and one-hot joint actions."""
         s = states.reshape(-1, self.state_dim)
         sa = torch.cat([s, actions.reshape(len(s), -1).to(s.dtype)], -1)
-        out = torch.zeros(len(s), self.n_agents)
+        out = s.new_zeros(len(s), self.n_agents)
         for key, agents, action in zip(self.lambda_key, self.lambda_agents, self.lambda_action):
             out = out + (key(s).abs() + 1e-10) * torch.sigmoid(agents(s)) * torch.sigmoid(action(sa))
         return out
