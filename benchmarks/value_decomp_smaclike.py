@@ -105,13 +105,13 @@ def summarise(runs: dict[tuple[str, str, int], Path], budget: int) -> dict[str, 
     scores, and env steps to a 0.8 test win rate."""
     table: dict[str, Any] = {}
     for (env, method, seed), root in sorted(runs.items()):
+        cell = table.setdefault(f"{env}/{method}", {"env": env, "method": method, "seeds": {}, "requested": 0})
+        cell["requested"] += 1
         run = run_dir_of(root)
-        if run is None or not (run / "results.json").is_file():
+        state = _state(run) if run is not None else None
+        if state is None:
             continue
-        res = json.loads((run / "results.json").read_text())
-        cell = table.setdefault(f"{env}/{method}", {"env": env, "method": method, "seeds": {}})
-        history = res.get("history", [])
-        evals = _evals(run)
+        history, evals = state["history"], state["evals"]
         steps = history[-1]["env_steps"] if history else 0
         per_seed: dict[str, Any] = {"env_steps": steps, "finished": steps >= budget}
         if evals:
@@ -140,23 +140,25 @@ def summarise(runs: dict[tuple[str, str, int], Path], budget: int) -> dict[str, 
             } | {"env_steps": nmi[-1]["env_steps"], "clusterings": nmi[-1].get("diagnostics/clusterings")}
         cell["seeds"][str(seed)] = per_seed
     for cell in table.values():
-        seeds = [s for s in cell["seeds"].values() if "overall" in s]
+        # only finished runs enter the means: a run cut short is listed, not averaged
+        seeds = [s for s in cell["seeds"].values() if "overall" in s and s["finished"]]
         cell["aggregate"] = _aggregate(seeds)
     return table
 
 
-def _evals(run: Path) -> list[dict[str, Any]]:
-    """Every greedy test of a run (the checkpointed loop state keeps them all)."""
-    res = json.loads((run / "results.json").read_text())
-    if "evals" in res:
-        return res["evals"]
-    state = run / "checkpoints" / "state.pt"
-    if not state.is_file():
-        return [res["eval"]] if res.get("eval") else []
+def _state(run: Path) -> dict[str, Any] | None:
+    """History and every greedy test of a run: from results.json when it finished, else from
+    its last checkpoint (a run in progress, or cut by the end of a session)."""
+    if (run / "results.json").is_file():
+        res = json.loads((run / "results.json").read_text())
+        return {"history": res.get("history", []), "evals": res.get("evals", [])}
+    ckpt = run / "checkpoints" / "state.pt"
+    if not ckpt.is_file():
+        return None
     from trainers import checkpoint
 
-    _, loop = checkpoint.load(state)
-    return loop.get("evals", [])
+    _, loop = checkpoint.load(ckpt)
+    return {"history": loop.get("history", []), "evals": loop.get("evals", [])}
 
 
 def _aggregate(seeds: list[dict[str, Any]]) -> dict[str, Any]:
@@ -205,15 +207,20 @@ def markdown(result: dict[str, Any]) -> str:
     for cell in result["table"].values():
         agg = cell["aggregate"]
         done = sum(1 for s in cell["seeds"].values() if s.get("finished"))
+        partial = [f"seed {k} at {s['env_steps']}" for k, s in cell["seeds"].items() if not s.get("finished")]
+        seeds_txt = f"{done}/{cell['requested']}" + (f" ({', '.join(partial)} env steps)" if partial else "")
         if not agg:
-            lines.append(f"| {cell['env']} | {cell['method']} | {done}/{len(cell['seeds'])} | - | - | - | - | - |")
+            lines.append(f"| {cell['env']} | {cell['method']} | {seeds_txt} | - | - | - | - | - |")
             continue
         o = agg["overall"]
         reach = ", ".join(str(r) if r is not None else f"not by {budget}" for r in agg["steps_to_win_0.8"])
         lines.append(
-            f"| {cell['env']} | {cell['method']} | {done}/{len(cell['seeds'])} | {f(o['return'])} | "
+            f"| {cell['env']} | {cell['method']} | {seeds_txt} | {f(o['return'])} | "
             f"{f(o['win_rate'])} | {f(o['return_last3'])} | {f(o['win_rate_last3'])} | {reach} |"
         )
+    claim = _claim(result)
+    if claim:
+        lines += ["", claim]
     per_task = [c for c in result["table"].values() if len(c["aggregate"].get("points", {})) > 1]
     if per_task:
         lines += ["", "Per task (last test; mean +- std over seeds):", ""]
@@ -234,6 +241,35 @@ def markdown(result: dict[str, Any]) -> str:
     if result.get("notes"):
         lines += ["", *result["notes"]]
     return "\n".join(lines) + "\n"
+
+
+def _claim(result: dict[str, Any]) -> str:
+    """The paper's claim checked per env: TRAMA's mean return over the last three tests above
+    QMIX's and QPLEX's, with the seeds' spread."""
+    out = []
+    for env in result["envs"]:
+        cells = {c["method"]: c["aggregate"] for c in result["table"].values() if c["env"] == env}
+        if "trama" not in cells or not cells["trama"]:
+            continue
+        t = cells["trama"]["overall"]["return_last3"]
+        parts = []
+        for base in ("qmix", "qplex"):
+            if cells.get(base):
+                b = cells[base]["overall"]["return_last3"]
+                verdict = "above" if t["mean"] > b["mean"] else "not above"
+                sep = abs(t["mean"] - b["mean"]) > (t["std"] + b["std"])
+                parts.append(
+                    f"{verdict} {base} ({t['mean']:.3f} vs {b['mean']:.3f}; "
+                    f"{'more' if sep else 'less'} than the two standard deviations summed apart, "
+                    f"seeds {t['n']} and {b['n']})"
+                )
+        if parts:
+            out.append(
+                f"Paper's claim on {env} (TRAMA above QMIX and QPLEX), mean return of the last three tests: TRAMA "
+                + "; ".join(parts)
+                + "."
+            )
+    return "\n".join(out)
 
 
 def main(argv: list[str] | None = None) -> None:
