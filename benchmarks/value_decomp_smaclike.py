@@ -353,6 +353,12 @@ def main(argv: list[str] | None = None) -> None:
         "envs": envs,
         "trama_schedule": overrides("trama", 0, args.env_steps, args.eval_every, Path("."))[7:],
         "table": summarise(runs, args.env_steps),
+        "notes": [
+            f"TRAMA's clustering schedule scaled to the budget: first k-means at {args.env_steps // 10} env steps, "
+            f"then every {args.env_steps // 20} steps or 150 episodes, on at least 300 buffer trajectories; VQ-VAE "
+            f"at every update until {args.env_steps // 20} steps (the release: 100k, 50k or 500 episodes, 1000, 50k "
+            "of 10.05M). Seeds not yet finished are listed but not averaged; `--resume` continues them.",
+        ],
     }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
