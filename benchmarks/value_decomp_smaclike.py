@@ -85,13 +85,9 @@ def child(run_root: str, config: str, overrides_json: str) -> None:
     from trainers.config import load_config
     from trainers.run import execute_run, prepare_runs
 
-    root = Path(run_root)
-    existing = sorted(d for d in root.iterdir() if (d / "config.yaml").is_file()) if root.is_dir() else []
-    if existing:
-        run = existing[-1]
-    else:
-        cfg = load_config(config, json.loads(overrides_json))
-        (run,) = prepare_runs(cfg, 1)
+    run = run_dir_of(Path(run_root))
+    if run is None:
+        (run,) = prepare_runs(load_config(config, json.loads(overrides_json)), 1)
     execute_run(run, 0)
 
 

@@ -29,6 +29,17 @@ from agents.trama.networks import LabelClassifier, StateVQVAE, TRAMAAgent
 from agents.value_decomp.learner import ValueDecompLearner, ValueDecompPolicy
 
 _CHUNK = 65_536  # states per VQ-VAE forward when embedding the buffer
+# the schedule's counters, checkpointed in this order; the seed keys the k-means and
+# classifier draws, so it is part of continuing exactly
+_COUNTERS = (
+    "clusterings",
+    "attempts",
+    "last_cluster_steps",
+    "last_cluster_episodes",
+    "episodes_seen",
+    "last_vq_episodes",
+    "seed",
+)
 
 
 class TRAMAPolicy(ValueDecompPolicy):
@@ -270,15 +281,7 @@ class TRAMALearner(ValueDecompLearner):
             "cls_opt": self.cls_opt.state_dict(),
             "centroids": torch.as_tensor(self.centroids) if self.centroids is not None else torch.empty(0),
             "embed_stats": torch.as_tensor(self.embed_stats),
-            "counters": [
-                self.clusterings,
-                self.attempts,
-                self.last_cluster_steps,
-                self.last_cluster_episodes,
-                self.episodes_seen,
-                self.last_vq_episodes,
-                self.seed,
-            ],
+            "counters": [getattr(self, name) for name in _COUNTERS],
             "vq_terms": dict(self._vq_terms),
             "gen": self.gen.get_state(),
         }
@@ -294,15 +297,8 @@ class TRAMALearner(ValueDecompLearner):
         cent = t["centroids"]
         self.centroids = cent.numpy().astype(np.float64) if cent.numel() else None
         self.embed_stats = t["embed_stats"].numpy().astype(np.float64)
-        (
-            self.clusterings,
-            self.attempts,
-            self.last_cluster_steps,
-            self.last_cluster_episodes,
-            self.episodes_seen,
-            self.last_vq_episodes,
-            self.seed,  # keys the k-means and classifier draws: part of continuing exactly
-        ) = (int(v) for v in t["counters"])
+        for name, value in zip(_COUNTERS, t["counters"], strict=True):
+            setattr(self, name, int(value))
         self._vq_terms = {k: float(v) for k, v in t["vq_terms"].items()}
         self.gen.set_state(t["gen"])
 
