@@ -70,6 +70,9 @@ class TBLogger:
 
         walk("", cfg)
         self.hparams(name, flat, {})
+        # On disk now, not at the next timed flush: a run killed in its first seconds and
+        # then resumed must still show its config (a resume does not write it twice).
+        self.writer(name).flush()
 
     def close(self) -> None:
         for w in self._writers.values():
