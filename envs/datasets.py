@@ -1,21 +1,34 @@
-"""The suite's offline dataset format (used by R2PVI now and by PRDC for continuous control).
+"""The suite's one format for single-agent offline datasets: Minari's (0.5, HDF5).
 
-A dataset is a directory::
+A dataset is a Minari dataset directory::
 
-    <dir>/episodes.npz    flat arrays, Minari-style: each episode stores T + 1 observations
-                          and T actions / rewards / terminations / truncations
-    <dir>/metadata.json   format version, env id and kwargs, shift, behaviour policy, seed,
-                          counts, spaces, and the sha256 of episodes.npz
+    <dir>/data/main_data.hdf5   one group per episode: T + 1 observations, T actions,
+                                rewards, terminations, truncations
+    <dir>/data/metadata.json    Minari's keys (spaces, env_spec, total_steps, ref_min_score
+                                / ref_max_score, ...) plus ``shiftrl``: env id and kwargs,
+                                shift, behaviour policy, seed, quality, and the sha256 of
+                                main_data.hdf5
 
-It is written atomically (a temporary sibling directory renamed into place), read with
-``allow_pickle=False``, and validated on load: a missing file, a truncated or modified
-array file, or inconsistent shapes raise :class:`DatasetError` naming the file and what was
-expected. Nothing here downloads anything: datasets are generated locally
+so ``minari.load_dataset(id)`` reads it offline when ``MINARI_DATASETS_PATH`` points at the
+root of ``<root>/<namespace>/<env>/<name>-vN`` (the id is ``<namespace>/<env>/<name>-vN``),
+``recover_environment()`` rebuilds our shifted envs (their entry points are importable
+strings, constructor kwargs included), and ``minari.get_normalized_score`` uses the stored
+reference returns. Any directory works for ShiftRL itself (``load(path)``).
+
+It is written through Minari's own storage class into a temporary sibling directory that is
+renamed into place (atomic), and validated on load: a missing or truncated file, a modified
+file, misaligned observations (not T + 1), wrong shapes or NaN/inf values raise
+:class:`DatasetError` naming the file, the episode and what was expected - never a
+silently wrong batch. Nothing here downloads anything: datasets are generated locally
 (``shiftrl collect``).
+
+Datasets of the suite's first format (``episodes.npz``) are converted with
+``shiftrl convert-dataset OLD NEW`` (:func:`convert_legacy`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -26,13 +39,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import gymnasium
 import numpy as np
 
 from envs.episodes import Episodes
 
-FORMAT = "shiftrl-episodes"
-VERSION = 1
-ARRAYS = ("observations", "actions", "rewards", "terminations", "truncations", "episode_lengths")
+FORMAT = "minari-hdf5"
+SHIFTRL_VERSION = 2  # 1 was the episodes.npz format (convert_legacy)
+DATA, HDF5, METADATA = "data", "main_data.hdf5", "metadata.json"
+STEP_KEYS = ("actions", "rewards", "terminations", "truncations")
 
 
 class DatasetError(ValueError):
@@ -41,18 +56,96 @@ class DatasetError(ValueError):
 
 @dataclass
 class Dataset:
-    """Episodes plus where they came from."""
+    """Episodes (flat, Minari-aligned) plus where they came from.
 
-    episodes: Episodes
+    Attributes:
+        observations: (sum(T_i + 1), *obs) every episode's T + 1 observations, in order.
+        actions: (sum(T_i), *act).
+        rewards: (sum(T_i),) float64.
+        terminations, truncations: (sum(T_i),) bool.
+        lengths: (n_episodes,) T_i.
+        metadata: free-form provenance (``env_id``, ``env_kwargs``, ``shift``,
+            ``behaviour``, ``seed``, ``quality``, ``ref_min_score``, ``ref_max_score``, ...).
+    """
+
+    observations: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    terminations: np.ndarray
+    truncations: np.ndarray
+    lengths: np.ndarray
     metadata: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_episodes(cls, ep: Episodes, metadata: dict[str, Any] | None = None) -> Dataset:
+        obs, act, rew, term, trunc = [], [], [], [], []
+        for i, L in enumerate(ep.lengths):
+            obs.append(ep.observations[i, : L + 1])
+            act.append(ep.actions[i, :L])
+            rew.append(ep.rewards[i, :L])
+            term.append(ep.terminations[i, :L])
+            trunc.append(ep.truncations[i, :L])
+        return cls(
+            np.concatenate(obs),
+            np.concatenate(act),
+            np.concatenate(rew).astype(np.float64),
+            np.concatenate(term).astype(bool),
+            np.concatenate(trunc).astype(bool),
+            np.asarray(ep.lengths, np.int64),
+            dict(metadata or {}),
+        )
 
     @property
     def n_episodes(self) -> int:
-        return self.episodes.n
+        return len(self.lengths)
 
     @property
     def n_steps(self) -> int:
-        return int(self.episodes.lengths.sum())
+        return int(self.lengths.sum())
+
+    def episode_returns(self) -> np.ndarray:
+        ends = np.cumsum(self.lengths)
+        return np.add.reduceat(self.rewards, np.r_[0, ends[:-1]]) if len(self.lengths) else np.zeros(0)
+
+    def transitions(self) -> dict[str, np.ndarray]:
+        """Flat (s, a, r, s', terminal, timeout) arrays for offline learners: next
+        observations come from the T + 1 alignment, so a step's s' is never the next
+        episode's first observation. ``terminals`` stops bootstrapping; a truncated step
+        bootstraps from its s'."""
+        starts = np.r_[0, np.cumsum(self.lengths + 1)[:-1]]
+        step_obs = np.concatenate([np.arange(s, s + L) for s, L in zip(starts, self.lengths)])
+        return {
+            "observations": self.observations[step_obs],
+            "actions": self.actions,
+            "rewards": self.rewards,
+            "next_observations": self.observations[step_obs + 1],
+            "terminals": self.terminations,
+            "timeouts": self.truncations,
+        }
+
+    @property
+    def episodes(self) -> Episodes:
+        """Padded episodes (what R2PVI's finite-horizon fits read)."""
+        n, T = self.n_episodes, int(self.lengths.max())
+        out = Episodes(
+            observations=np.zeros((n, T + 1, *self.observations.shape[1:]), dtype=self.observations.dtype),
+            actions=np.zeros((n, T, *self.actions.shape[1:]), dtype=self.actions.dtype),
+            rewards=np.zeros((n, T)),
+            terminations=np.zeros((n, T), dtype=bool),
+            truncations=np.zeros((n, T), dtype=bool),
+            lengths=self.lengths.copy(),
+        )
+        o = s = 0
+        for i, L in enumerate(self.lengths):
+            out.observations[i, : L + 1] = self.observations[o : o + L + 1]
+            out.observations[i, L + 1 :] = self.observations[o + L]
+            out.actions[i, :L] = self.actions[s : s + L]
+            out.rewards[i, :L] = self.rewards[s : s + L]
+            out.terminations[i, :L] = self.terminations[s : s + L]
+            out.truncations[i, :L] = self.truncations[s : s + L]
+            o += L + 1
+            s += L
+        return out
 
 
 def _sha256(path: Path) -> str:
@@ -63,53 +156,116 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _flatten(ep: Episodes) -> dict[str, np.ndarray]:
-    obs, act, rew, term, trunc = [], [], [], [], []
-    for i, L in enumerate(ep.lengths):
-        obs.append(ep.observations[i, : L + 1])
-        act.append(ep.actions[i, :L])
-        rew.append(ep.rewards[i, :L])
-        term.append(ep.terminations[i, :L])
-        trunc.append(ep.truncations[i, :L])
-    return {
-        "observations": np.concatenate(obs),
-        "actions": np.concatenate(act),
-        "rewards": np.concatenate(rew).astype(np.float64),
-        "terminations": np.concatenate(term).astype(bool),
-        "truncations": np.concatenate(trunc).astype(bool),
-        "episode_lengths": ep.lengths.astype(np.int64),
-    }
+def dataset_id_of(path: str | os.PathLike) -> str:
+    """``<namespace>/<env>/<name>`` from the last three path components (Minari's id when
+    the directory sits at ``$MINARI_DATASETS_PATH/<namespace>/<env>/<name>-vN``)."""
+    parts = Path(path).resolve().parts
+    return "/".join(parts[-3:])
 
 
-def save(dataset: Dataset, path: str | os.PathLike, overwrite: bool = False) -> Path:
-    """Writes ``dataset`` to the directory ``path`` atomically and returns the path."""
+def _infer_spaces(ds: Dataset) -> tuple[gymnasium.Space, gymnasium.Space]:
+    obs = ds.observations
+    o_space: gymnasium.Space
+    if np.issubdtype(obs.dtype, np.integer) and obs.ndim == 1:
+        o_space = gymnasium.spaces.Discrete(int(obs.max()) + 1)
+    else:
+        o_space = gymnasium.spaces.Box(-np.inf, np.inf, obs.shape[1:], dtype=obs.dtype)  # type: ignore[arg-type]
+    act = ds.actions
+    a_space: gymnasium.Space
+    if np.issubdtype(act.dtype, np.integer) and act.ndim == 1:
+        a_space = gymnasium.spaces.Discrete(int(act.max()) + 1)
+    else:
+        a_space = gymnasium.spaces.Box(-np.inf, np.inf, act.shape[1:], dtype=act.dtype)  # type: ignore[arg-type]
+    return o_space, a_space
+
+
+def _gym_spec(env_id: str | None, env_kwargs: dict[str, Any]) -> gymnasium.envs.registration.EnvSpec | None:
+    if env_id is None:
+        return None
+    try:
+        import envs  # noqa: F401  (registers the built-in families with gymnasium)
+
+        spec = gymnasium.spec(env_id)
+    except Exception:  # noqa: BLE001 - an unregistered id just means no recoverable env
+        return None
+    if not isinstance(spec.entry_point, str):
+        return None  # Minari stores the entry point as a string
+    return dataclasses.replace(spec, kwargs={**spec.kwargs, **env_kwargs})
+
+
+def save(
+    dataset: Dataset,
+    path: str | os.PathLike,
+    overwrite: bool = False,
+    observation_space: gymnasium.Space | None = None,
+    action_space: gymnasium.Space | None = None,
+) -> Path:
+    """Writes ``dataset`` as a Minari dataset directory at ``path`` (atomically) and
+    returns the path. Spaces default to the env's (``metadata["env_id"]``), else are
+    inferred from the arrays."""
+    from minari.data_collector import EpisodeBuffer
+    from minari.dataset.minari_storage import MinariStorage
+
     path = Path(path)
     if path.exists() and not overwrite:
         raise DatasetError(f"dataset directory {path} already exists (pass overwrite=True / --overwrite)")
+    _check_arrays(dataset, str(path))
+    meta = dict(dataset.metadata)
+    env_id, env_kwargs = meta.get("env_id"), dict(meta.get("env_kwargs") or {})
+    if (observation_space is None or action_space is None) and env_id is not None:
+        try:
+            import envs
+
+            env = envs.make(env_id, **env_kwargs)
+            observation_space = observation_space or env.observation_space
+            action_space = action_space or env.action_space
+        except Exception:  # noqa: BLE001 - fall back to spaces inferred from the data
+            pass
+    if observation_space is None or action_space is None:
+        o, a = _infer_spaces(dataset)
+        observation_space, action_space = observation_space or o, action_space or a
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
-        arrays = _flatten(dataset.episodes)
-        npz = tmp / "episodes.npz"
-        with open(npz, "wb") as f:
-            np.savez(f, **arrays)  # type: ignore[arg-type]
-            f.flush()
-            os.fsync(f.fileno())
-        meta = {
-            **dataset.metadata,
+        storage = MinariStorage.new(
+            tmp / DATA,
+            observation_space=observation_space,
+            action_space=action_space,
+            env_spec=_gym_spec(env_id, env_kwargs),
+            data_format="hdf5",
+        )
+        buffers = []
+        o = s = 0
+        for i, L in enumerate(dataset.lengths.tolist()):
+            buffers.append(
+                EpisodeBuffer(
+                    id=None,
+                    seed=None,
+                    observations=dataset.observations[o : o + L + 1],
+                    actions=dataset.actions[s : s + L],
+                    rewards=dataset.rewards[s : s + L],
+                    terminations=dataset.terminations[s : s + L],
+                    truncations=dataset.truncations[s : s + L],
+                )
+            )
+            o, s = o + L + 1, s + L
+        storage.update_episodes(buffers)
+        ours = {
+            **{k: v for k, v in meta.items() if k not in ("ref_min_score", "ref_max_score")},
             "format": FORMAT,
-            "version": VERSION,
+            "version": SHIFTRL_VERSION,
             "n_episodes": dataset.n_episodes,
             "n_steps": dataset.n_steps,
-            "observation_shape": list(arrays["observations"].shape[1:]),
-            "observation_dtype": str(arrays["observations"].dtype),
-            "action_shape": list(arrays["actions"].shape[1:]),
-            "action_dtype": str(arrays["actions"].dtype),
-            "sha256": {"episodes.npz": _sha256(npz)},
+            "sha256": {HDF5: _sha256(tmp / DATA / HDF5)},
         }
-        with open(tmp / "metadata.json", "w") as f:
-            json.dump(meta, f, indent=2, sort_keys=True)
-            f.flush()
+        minari_meta: dict[str, Any] = {"dataset_id": dataset_id_of(path), "minari_version": _minari_version()}
+        for k in ("ref_min_score", "ref_max_score"):
+            if meta.get(k) is not None:
+                minari_meta[k] = float(meta[k])
+        if meta.get("behaviour"):
+            minari_meta["algorithm_name"] = str(meta["behaviour"])
+        storage.update_metadata({**minari_meta, "shiftrl": ours})
+        with open(tmp / DATA / METADATA, "rb+") as f:
             os.fsync(f.fileno())
         if path.exists():
             old = path.with_name(f".{path.name}.old")
@@ -125,74 +281,168 @@ def save(dataset: Dataset, path: str | os.PathLike, overwrite: bool = False) -> 
     return path
 
 
+def _minari_version() -> str:
+    import minari
+
+    return str(minari.__version__)
+
+
+def _check_arrays(ds: Dataset, where: str) -> None:
+    """The flat arrays agree with the lengths (T + 1 observations per episode)."""
+    lengths = np.asarray(ds.lengths)
+    if lengths.ndim != 1 or len(lengths) == 0 or (lengths < 1).any():
+        raise DatasetError(f"dataset {where}: episode lengths must be a non-empty 1-d array of positive ints")
+    n_steps = int(lengths.sum())
+    for key in STEP_KEYS:
+        if len(getattr(ds, key)) != n_steps:
+            raise DatasetError(
+                f"dataset {where}: {key} has {len(getattr(ds, key))} rows, expected sum(episode lengths) = {n_steps}"
+            )
+    if len(ds.observations) != n_steps + len(lengths):
+        raise DatasetError(
+            f"dataset {where}: observations has {len(ds.observations)} rows, expected "
+            f"sum(episode lengths) + n_episodes = {n_steps + len(lengths)} (T + 1 per episode)"
+        )
+    for key in ("observations", "actions", "rewards"):
+        x = getattr(ds, key)
+        if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
+            bad = int(np.argwhere(~np.isfinite(x.reshape(len(x), -1)).all(axis=1))[0, 0])
+            raise DatasetError(f"dataset {where}: {key} row {bad} is NaN or infinite")
+
+
+def _resolve(path: Path) -> Path:
+    """The directory holding main_data.hdf5 (``<dir>/data`` or ``<dir>`` itself)."""
+    if (path / DATA / METADATA).exists() or (path / DATA / HDF5).exists():
+        return path / DATA
+    return path
+
+
 def load(path: str | os.PathLike) -> Dataset:
     """Reads and validates a dataset directory (see module docstring)."""
+    import h5py
+
     path = Path(path)
-    meta_path, npz_path = path / "metadata.json", path / "episodes.npz"
     if not path.is_dir():
-        raise DatasetError(f"dataset {path}: not a directory (expected metadata.json and episodes.npz inside)")
-    for p in (meta_path, npz_path):
+        raise DatasetError(f"dataset {path}: not a directory (expected a Minari dataset: data/main_data.hdf5)")
+    if (path / "episodes.npz").exists():
+        raise DatasetError(
+            f"dataset {path}: this is the suite's old episodes.npz format; convert it once with "
+            f"`shiftrl convert-dataset {path} NEW_DIR` (Minari's format is the only one read now)"
+        )
+    data = _resolve(path)
+    meta_path, h5_path = data / METADATA, data / HDF5
+    for p in (meta_path, h5_path):
         if not p.is_file():
-            raise DatasetError(f"dataset {path}: missing {p.name} (expected metadata.json and episodes.npz)")
+            raise DatasetError(f"dataset {path}: missing {p.relative_to(path)} (expected data/{METADATA} and data/{HDF5})")
     try:
-        meta = json.loads(meta_path.read_text())
+        raw = json.loads(meta_path.read_text())
     except json.JSONDecodeError as exc:
         raise DatasetError(f"dataset {meta_path}: not valid JSON ({exc})") from exc
-    if meta.get("format") != FORMAT or meta.get("version") != VERSION:
+    ours = raw.get("shiftrl") if isinstance(raw.get("shiftrl"), dict) else {}
+    expected = ours.get("sha256", {}).get(HDF5)
+    if expected and _sha256(h5_path) != expected:
         raise DatasetError(
-            f"dataset {meta_path}: format {meta.get('format')!r} v{meta.get('version')!r}, expected {FORMAT!r} v{VERSION}"
-        )
-    expected = meta.get("sha256", {}).get("episodes.npz")
-    if expected and _sha256(npz_path) != expected:
-        raise DatasetError(
-            f"dataset {npz_path}: sha256 does not match metadata.json - the file is truncated or was modified"
+            f"dataset {h5_path}: sha256 does not match {METADATA} - the file is truncated or was modified"
         )
     try:
-        with np.load(npz_path, allow_pickle=False) as z:
-            missing = [k for k in ARRAYS if k not in z.files]
-            if missing:
-                raise DatasetError(f"dataset {npz_path}: missing arrays {missing} (expected {list(ARRAYS)})")
-            flat = {k: z[k] for k in ARRAYS}
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
-        if isinstance(exc, DatasetError):
-            raise
-        raise DatasetError(f"dataset {npz_path}: cannot be read as an npz archive, truncated? ({exc})") from exc
-    return Dataset(_unflatten(flat, npz_path), meta)
-
-
-def _unflatten(flat: dict[str, np.ndarray], where: Path) -> Episodes:
-    lengths = flat["episode_lengths"]
-    n_steps = int(lengths.sum())
-    if lengths.ndim != 1 or (lengths < 1).any():
-        raise DatasetError(f"dataset {where}: episode_lengths must be a 1-d array of positive ints")
-    for key in ("actions", "rewards", "terminations", "truncations"):
-        if len(flat[key]) != n_steps:
-            raise DatasetError(
-                f"dataset {where}: {key} has {len(flat[key])} rows, expected sum(episode_lengths) = {n_steps}"
-            )
-    if len(flat["observations"]) != n_steps + len(lengths):
-        raise DatasetError(
-            f"dataset {where}: observations has {len(flat['observations'])} rows, expected "
-            f"sum(episode_lengths) + n_episodes = {n_steps + len(lengths)} (T + 1 per episode)"
-        )
-    n, T = len(lengths), int(lengths.max())
-    obs = flat["observations"]
-    out = Episodes(
-        observations=np.zeros((n, T + 1, *obs.shape[1:]), dtype=obs.dtype),
-        actions=np.zeros((n, T, *flat["actions"].shape[1:]), dtype=flat["actions"].dtype),
-        rewards=np.zeros((n, T)),
-        terminations=np.zeros((n, T), dtype=bool),
-        truncations=np.zeros((n, T), dtype=bool),
-        lengths=lengths.astype(np.int64),
+        f = h5py.File(h5_path, "r")
+    except OSError as exc:
+        raise DatasetError(f"dataset {h5_path}: cannot be read as HDF5, truncated? ({exc})") from exc
+    with f:
+        names = [k for k in f.keys() if k.startswith("episode_")]
+        try:
+            names.sort(key=lambda k: int(k.split("_", 1)[1]))
+        except ValueError as exc:
+            raise DatasetError(f"dataset {h5_path}: unexpected group names ({exc})") from exc
+        total = raw.get("total_episodes")
+        if total is not None and total != len(names):
+            raise DatasetError(f"dataset {h5_path}: {len(names)} episode groups, {METADATA} says {total}")
+        if not names:
+            raise DatasetError(f"dataset {h5_path}: no episodes")
+        parts: dict[str, list[np.ndarray]] = {k: [] for k in ("observations", *STEP_KEYS)}
+        lengths = []
+        for name in names:
+            g = f[name]
+            if not isinstance(g.get("observations"), h5py.Dataset):
+                raise DatasetError(
+                    f"dataset {h5_path}: {name}/observations is missing or a dict space (only array spaces are read)"
+                )
+            try:
+                ep = {k: np.asarray(g[k][()]) for k in ("observations", *STEP_KEYS)}
+            except KeyError as exc:
+                raise DatasetError(f"dataset {h5_path}: {name} lacks {exc}") from exc
+            except OSError as exc:
+                raise DatasetError(f"dataset {h5_path}: {name} cannot be read, truncated? ({exc})") from exc
+            T = len(ep["actions"])
+            if len(ep["observations"]) != T + 1:
+                raise DatasetError(
+                    f"dataset {h5_path}: {name} has {len(ep['observations'])} observations for {T} actions, "
+                    "expected T + 1 (Minari's alignment: the observation after the last step is stored)"
+                )
+            for k in ("rewards", "terminations", "truncations"):
+                if len(ep[k]) != T:
+                    raise DatasetError(f"dataset {h5_path}: {name}/{k} has {len(ep[k])} steps, expected {T}")
+            steps = g.attrs.get("total_steps")
+            if steps is not None and int(steps) != T:
+                raise DatasetError(f"dataset {h5_path}: {name} stores {T} steps, its total_steps attribute says {steps}")
+            for k, v in parts.items():
+                v.append(ep[k])
+            lengths.append(T)
+    if raw.get("total_steps") is not None and raw["total_steps"] != sum(lengths):
+        raise DatasetError(f"dataset {h5_path}: {sum(lengths)} steps, {METADATA} says {raw['total_steps']}")
+    shapes = {tuple(p.shape[1:]) for p in parts["observations"]} | set()
+    if len(shapes) > 1:
+        raise DatasetError(f"dataset {h5_path}: observation shapes differ between episodes: {sorted(shapes)}")
+    meta = {k: v for k, v in ours.items() if k != "sha256"}
+    for k in ("ref_min_score", "ref_max_score", "dataset_id"):
+        if k in raw:
+            meta[k] = raw[k]
+    ds = Dataset(
+        np.concatenate(parts["observations"]),
+        np.concatenate(parts["actions"]),
+        np.concatenate(parts["rewards"]).astype(np.float64),
+        np.concatenate(parts["terminations"]).astype(bool),
+        np.concatenate(parts["truncations"]).astype(bool),
+        np.asarray(lengths, np.int64),
+        meta,
     )
-    o = s = 0
-    for i, L in enumerate(lengths):
-        out.observations[i, : L + 1] = obs[o : o + L + 1]
-        out.observations[i, L + 1 :] = obs[o + L]
-        out.actions[i, :L] = flat["actions"][s : s + L]
-        out.rewards[i, :L] = flat["rewards"][s : s + L]
-        out.terminations[i, :L] = flat["terminations"][s : s + L]
-        out.truncations[i, :L] = flat["truncations"][s : s + L]
-        o += L + 1
-        s += L
-    return out
+    _check_arrays(ds, str(h5_path))
+    return ds
+
+
+def convert_legacy(old: str | os.PathLike, new: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Rewrites a dataset of the suite's first format (``episodes.npz`` + metadata.json)
+    in Minari's format. The old file's sha256 is checked first."""
+    old = Path(old)
+    npz, meta_path = old / "episodes.npz", old / "metadata.json"
+    if not npz.is_file() or not meta_path.is_file():
+        raise DatasetError(f"dataset {old}: not an episodes.npz dataset (expected episodes.npz and metadata.json)")
+    meta = json.loads(meta_path.read_text())
+    expected = meta.get("sha256", {}).get("episodes.npz")
+    if expected and _sha256(npz) != expected:
+        raise DatasetError(f"dataset {npz}: sha256 does not match metadata.json - truncated or modified")
+    try:
+        with np.load(npz, allow_pickle=False) as z:
+            flat = {k: z[k] for k in z.files}
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        raise DatasetError(f"dataset {npz}: cannot be read as an npz archive, truncated? ({exc})") from exc
+    keep = {
+        k: v
+        for k, v in meta.items()
+        if k
+        not in ("format", "version", "sha256", "n_episodes", "n_steps", "observation_shape", "observation_dtype")
+        and not k.startswith("action_")
+    }
+    try:
+        ds = Dataset(
+            flat["observations"],
+            flat["actions"],
+            flat["rewards"].astype(np.float64),
+            flat["terminations"].astype(bool),
+            flat["truncations"].astype(bool),
+            flat["episode_lengths"].astype(np.int64),
+            {**keep, "converted_from": "episodes.npz v1"},
+        )
+    except KeyError as exc:
+        raise DatasetError(f"dataset {npz}: missing array {exc}") from exc
+    return save(ds, new, overwrite=overwrite)

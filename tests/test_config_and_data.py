@@ -107,7 +107,7 @@ def test_cli_reports_config_errors_without_starting_ray(tmp_path):
 def _dataset(tmp_path):
     env = envs.make("RobustLinearMDP-v0")
     ep = run_episodes(env, RandomPolicy(16), 20, 0)
-    return datasets.save(datasets.Dataset(ep, {"env_id": "RobustLinearMDP-v0"}), tmp_path / "ds"), ep
+    return datasets.save(datasets.Dataset.from_episodes(ep, {"env_id": "RobustLinearMDP-v0"}), tmp_path / "ds"), ep
 
 
 def test_dataset_round_trip(tmp_path):
@@ -116,7 +116,7 @@ def test_dataset_round_trip(tmp_path):
     np.testing.assert_array_equal(ds.episodes.observations, ep.observations)
     np.testing.assert_array_equal(ds.episodes.actions, ep.actions)
     np.testing.assert_array_equal(ds.episodes.rewards, ep.rewards)
-    assert ds.metadata["n_steps"] == int(ep.lengths.sum())
+    assert ds.metadata["n_steps"] == int(ep.lengths.sum()) and ds.metadata["env_id"] == "RobustLinearMDP-v0"
 
 
 def test_continuous_dataset_round_trip_with_variable_lengths(tmp_path):
@@ -124,7 +124,7 @@ def test_continuous_dataset_round_trip_with_variable_lengths(tmp_path):
     ep = run_episodes(env, RandomPolicy(5), 3, 0)
     ep2 = run_episodes(envs.make("ShiftedCartPole-v0"), RandomPolicy(2), 4, 0)
     for i, e in enumerate((ep, ep2)):
-        path = datasets.save(datasets.Dataset(e), tmp_path / f"d{i}")
+        path = datasets.save(datasets.Dataset.from_episodes(e), tmp_path / f"d{i}")
         back = datasets.load(path).episodes
         np.testing.assert_array_equal(back.lengths, e.lengths)
         for k in range(e.n):
@@ -132,40 +132,142 @@ def test_continuous_dataset_round_trip_with_variable_lengths(tmp_path):
             np.testing.assert_array_equal(back.observations[k, : L + 1], e.observations[k, : L + 1])
 
 
+def test_datasets_are_minari_datasets(tmp_path, monkeypatch):
+    """Minari itself reads what we write, offline: T + 1 observations per episode, the
+    reference returns for normalised scores, and the (shifted, kwargs-carrying) env."""
+    import minari
+
+    env = envs.make("ShiftedPendulum-v0", max_episode_steps=9, m=1.5)
+    ep = run_episodes(env, RandomPolicy(5), 4, 0)
+    meta = {"env_id": "ShiftedPendulum-v0", "env_kwargs": {"max_episode_steps": 9, "m": 1.5}}
+    path = tmp_path / "shiftrl" / "pendulum" / "random-v0"
+    datasets.save(datasets.Dataset.from_episodes(ep, {**meta, "ref_min_score": -10.0, "ref_max_score": 0.0}), path)
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path))
+    md = minari.load_dataset("shiftrl/pendulum/random-v0")
+    assert md.total_episodes == 4 and md.total_steps == int(ep.lengths.sum())
+    for k, e in enumerate(md.iterate_episodes()):
+        L = ep.lengths[k]
+        np.testing.assert_array_equal(e.observations, ep.observations[k, : L + 1])
+        np.testing.assert_array_equal(e.actions, ep.actions[k, :L])
+        np.testing.assert_array_equal(e.rewards, ep.rewards[k, :L])
+    np.testing.assert_allclose(minari.get_normalized_score(md, np.array([-5.0])), [0.5])
+    rec = md.recover_environment().unwrapped
+    assert type(rec).__name__ == "ShiftedPendulum" and rec.shift["m"] == 1.5 and rec.max_episode_steps == 9
+
+
+def test_transitions_never_cross_episode_boundaries(tmp_path):
+    ep = run_episodes(envs.make("ShiftedPendulum-v0", max_episode_steps=5), RandomPolicy(5), 3, 0)
+    ds = datasets.load(datasets.save(datasets.Dataset.from_episodes(ep), tmp_path / "d"))
+    tr = ds.transitions()
+    assert len(tr["observations"]) == 15
+    for k in range(3):
+        np.testing.assert_array_equal(tr["observations"][5 * k : 5 * k + 5], ep.observations[k, :5])
+        np.testing.assert_array_equal(tr["next_observations"][5 * k : 5 * k + 5], ep.observations[k, 1:6])
+    assert tr["timeouts"].sum() == 3 and not tr["terminals"].any()
+    np.testing.assert_allclose(ds.episode_returns(), ep.returns())
+
+
 def test_truncated_dataset_is_detected(tmp_path):
     path, _ = _dataset(tmp_path)
-    npz = path / "episodes.npz"
-    npz.write_bytes(npz.read_bytes()[:-100])
-    with pytest.raises(datasets.DatasetError, match=r"episodes.npz: sha256 does not match.*truncated"):
+    h5 = path / "data" / "main_data.hdf5"
+    h5.write_bytes(h5.read_bytes()[:-100])
+    with pytest.raises(datasets.DatasetError, match=r"main_data.hdf5: sha256 does not match.*truncated"):
         datasets.load(path)
-    meta = json.loads((path / "metadata.json").read_text())
-    meta.pop("sha256")
-    (path / "metadata.json").write_text(json.dumps(meta))
-    with pytest.raises(datasets.DatasetError, match="cannot be read as an npz archive"):
+    meta = json.loads((path / "data" / "metadata.json").read_text())
+    meta["shiftrl"].pop("sha256")
+    (path / "data" / "metadata.json").write_text(json.dumps(meta))
+    with pytest.raises(datasets.DatasetError, match="(cannot be read as HDF5|cannot be read, truncated)"):
         datasets.load(path)
+
+
+def _tamper(path, fn):
+    """Edits the HDF5 file in place and drops the checksum (a hand-made or foreign file)."""
+    import h5py
+
+    with h5py.File(path / "data" / "main_data.hdf5", "r+") as f:
+        fn(f)
+    meta = json.loads((path / "data" / "metadata.json").read_text())
+    meta["shiftrl"].pop("sha256")
+    (path / "data" / "metadata.json").write_text(json.dumps(meta))
 
 
 def test_malformed_datasets_name_the_problem(tmp_path):
     path, _ = _dataset(tmp_path)
-    (path / "metadata.json").unlink()
-    with pytest.raises(datasets.DatasetError, match=r"missing metadata\.json"):
+    (path / "data" / "metadata.json").unlink()
+    with pytest.raises(datasets.DatasetError, match=r"missing data/metadata\.json"):
         datasets.load(path)
     with pytest.raises(datasets.DatasetError, match="not a directory"):
         datasets.load(tmp_path / "absent")
-    path2, _ = _dataset(tmp_path / "x")
-    flat = dict(np.load(path2 / "episodes.npz"))
-    flat["rewards"] = flat["rewards"][:-1]
-    np.savez(path2 / "episodes.npz", **flat)
-    meta = json.loads((path2 / "metadata.json").read_text())
-    meta.pop("sha256")
-    (path2 / "metadata.json").write_text(json.dumps(meta))
-    with pytest.raises(datasets.DatasetError, match=r"rewards has \d+ rows, expected sum\(episode_lengths\)"):
-        datasets.load(path2)
+
+    def drop_last_obs(f):
+        obs = f["episode_1/observations"][()]
+        del f["episode_1/observations"]
+        f["episode_1/observations"] = obs[:-1]
+
+    p = _dataset(tmp_path / "a")[0]
+    _tamper(p, drop_last_obs)
+    with pytest.raises(datasets.DatasetError, match=r"episode_1 has 3 observations for 3 actions, expected T \+ 1"):
+        datasets.load(p)
+
+    def short_rewards(f):
+        r = f["episode_2/rewards"][()]
+        del f["episode_2/rewards"]
+        f["episode_2/rewards"] = r[:-1]
+
+    p = _dataset(tmp_path / "b")[0]
+    _tamper(p, short_rewards)
+    with pytest.raises(datasets.DatasetError, match=r"episode_2/rewards has 2 steps, expected 3"):
+        datasets.load(p)
+
+    def nan_reward(f):
+        f["episode_3/rewards"][1] = np.nan
+
+    p = _dataset(tmp_path / "c")[0]
+    _tamper(p, nan_reward)
+    with pytest.raises(datasets.DatasetError, match=r"rewards row \d+ is NaN or infinite"):
+        datasets.load(p)
+
+    def drop_episode(f):
+        del f["episode_4"]
+
+    p = _dataset(tmp_path / "d")[0]
+    _tamper(p, drop_episode)
+    with pytest.raises(datasets.DatasetError, match=r"19 episode groups, metadata.json says 20"):
+        datasets.load(p)
+
+
+def test_legacy_npz_datasets_convert_once(tmp_path):
+    ep = run_episodes(envs.make("RobustLinearMDP-v0"), RandomPolicy(16), 5, 0)
+    ds = datasets.Dataset.from_episodes(ep, {"env_id": "RobustLinearMDP-v0"})
+    old = tmp_path / "old"
+    old.mkdir()
+    np.savez(
+        old / "episodes.npz",
+        observations=ds.observations,
+        actions=ds.actions,
+        rewards=ds.rewards,
+        terminations=ds.terminations,
+        truncations=ds.truncations,
+        episode_lengths=ds.lengths,
+    )
+    (old / "metadata.json").write_text(json.dumps({"format": "shiftrl-episodes", "version": 1, "env_id": "RobustLinearMDP-v0"}))
+    with pytest.raises(datasets.DatasetError, match="old episodes.npz format; convert it once with `shiftrl convert-dataset"):
+        datasets.load(old)
+    proc = subprocess.run(
+        [sys.executable, "-m", "trainers", "convert-dataset", str(old), str(tmp_path / "new")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    back = datasets.load(tmp_path / "new")
+    np.testing.assert_array_equal(back.episodes.observations, ep.observations)
+    assert back.metadata["env_id"] == "RobustLinearMDP-v0"
 
 
 def test_dataset_save_refuses_to_clobber(tmp_path):
     path, ep = _dataset(tmp_path)
     with pytest.raises(datasets.DatasetError, match="already exists"):
-        datasets.save(datasets.Dataset(ep), path)
-    datasets.save(datasets.Dataset(ep), path, overwrite=True)
+        datasets.save(datasets.Dataset.from_episodes(ep), path)
+    datasets.save(datasets.Dataset.from_episodes(ep), path, overwrite=True)
     assert not list(tmp_path.glob(".ds.*"))  # no temporary directories left behind

@@ -91,6 +91,11 @@ def _parser() -> argparse.ArgumentParser:
     k.add_argument("--address", help="Ray cluster address")
     k.add_argument("--overwrite", action="store_true")
     k.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE")
+
+    v = sub.add_parser("convert-dataset", help="rewrite an old episodes.npz dataset in Minari's format")
+    v.add_argument("old", help="directory with episodes.npz and metadata.json")
+    v.add_argument("new", help="Minari dataset directory to write")
+    v.add_argument("--overwrite", action="store_true")
     return p
 
 
@@ -191,3 +196,7 @@ def _dispatch(args: argparse.Namespace) -> None:
             args.overwrite,
         )
         print(f"shiftrl: dataset written to {path}")
+    elif args.command == "convert-dataset":
+        from envs.datasets import convert_legacy
+
+        print(f"shiftrl: dataset written to {convert_legacy(args.old, args.new, args.overwrite)}")

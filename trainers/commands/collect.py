@@ -78,4 +78,4 @@ def collect(
         "seed": seed,
         "chunk": chunk,
     }
-    return datasets.save(datasets.Dataset(eps, meta), out, overwrite=overwrite)
+    return datasets.save(datasets.Dataset.from_episodes(eps, meta), out, overwrite=overwrite)
