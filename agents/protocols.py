@@ -186,6 +186,25 @@ class ReplayObserver(Protocol):
 
 
 @runtime_checkable
+class DatasetLearner(Protocol):
+    """The capability of offline learners (loop ``offline``): learning from a fixed dataset.
+
+    The offline loop calls ``attach_dataset`` once, before any update (and again after a
+    resume, with the same dataset), with the dataset's flat transitions::
+
+        observations (N, *obs), actions (N, *act), rewards (N,), next_observations (N, *obs),
+        terminals (N,) bool (no bootstrap), timeouts (N,) bool (cut by a time limit)
+
+    The learner derives what it needs from the whole dataset there (state normalisation,
+    PRDC's nearest-neighbour index) and keeps it on itself - never in a module or class
+    global shared between learners. ``update`` then receives *transition batches*: the
+    same keys with N = batch size, rows drawn by the loop's seeded generator.
+    """
+
+    def attach_dataset(self, transitions: dict[str, np.ndarray]) -> None: ...
+
+
+@runtime_checkable
 class LevelSampler(Protocol):
     """Chooses each environment's next task or level at reset (a level-replay curriculum).
 

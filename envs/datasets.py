@@ -222,8 +222,8 @@ def save(
         except Exception:  # noqa: BLE001 - fall back to spaces inferred from the data
             pass
     if observation_space is None or action_space is None:
-        o, a = _infer_spaces(dataset)
-        observation_space, action_space = observation_space or o, action_space or a
+        inferred_obs, inferred_act = _infer_spaces(dataset)
+        observation_space, action_space = observation_space or inferred_obs, action_space or inferred_act
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
@@ -236,7 +236,7 @@ def save(
         )
         buffers = []
         o = s = 0
-        for i, L in enumerate(dataset.lengths.tolist()):
+        for L in dataset.lengths.tolist():
             buffers.append(
                 EpisodeBuffer(
                     id=None,
@@ -333,7 +333,9 @@ def load(path: str | os.PathLike) -> Dataset:
     meta_path, h5_path = data / METADATA, data / HDF5
     for p in (meta_path, h5_path):
         if not p.is_file():
-            raise DatasetError(f"dataset {path}: missing {p.relative_to(path)} (expected data/{METADATA} and data/{HDF5})")
+            raise DatasetError(
+                f"dataset {path}: missing {p.relative_to(path)} (expected data/{METADATA} and data/{HDF5})"
+            )
     try:
         raw = json.loads(meta_path.read_text())
     except json.JSONDecodeError as exc:
@@ -384,7 +386,9 @@ def load(path: str | os.PathLike) -> Dataset:
                     raise DatasetError(f"dataset {h5_path}: {name}/{k} has {len(ep[k])} steps, expected {T}")
             steps = g.attrs.get("total_steps")
             if steps is not None and int(steps) != T:
-                raise DatasetError(f"dataset {h5_path}: {name} stores {T} steps, its total_steps attribute says {steps}")
+                raise DatasetError(
+                    f"dataset {h5_path}: {name} stores {T} steps, its total_steps attribute says {steps}"
+                )
             for k, v in parts.items():
                 v.append(ep[k])
             lengths.append(T)
@@ -429,8 +433,7 @@ def convert_legacy(old: str | os.PathLike, new: str | os.PathLike, overwrite: bo
     keep = {
         k: v
         for k, v in meta.items()
-        if k
-        not in ("format", "version", "sha256", "n_episodes", "n_steps", "observation_shape", "observation_dtype")
+        if k not in ("format", "version", "sha256", "n_episodes", "n_steps", "observation_shape", "observation_dtype")
         and not k.startswith("action_")
     }
     try:

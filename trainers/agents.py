@@ -13,6 +13,8 @@ off_policy     actors stream whole episodes into a replay buffer; the learner sa
                episode batches from it
 closed_form    per replication: collect (or load) data, fit in closed form, evaluate over
                a shift grid (R2PVI's linear pipeline)
+offline        gradient steps on batches of a fixed Minari dataset; greedy evaluation over
+               the shift grid on rollout actors (PRDC, TD3+BC, BC)
 rllib          RLlib's own algorithm runs the env (trainers/loops/rllib.py, the one adapter)
 =============  ===========================================================================
 
@@ -35,11 +37,12 @@ from typing import Any, Literal
 import envs
 from envs.registry import entry_point_modules, load_entry_point
 
-Loop = Literal["on_policy", "off_policy", "closed_form", "rllib"]
+Loop = Literal["on_policy", "off_policy", "closed_form", "offline", "rllib"]
 LOOPS: dict[str, str] = {
     "on_policy": "trainers.loops.on_policy",
     "off_policy": "trainers.loops.off_policy",
     "closed_form": "trainers.loops.closed_form",
+    "offline": "trainers.loops.offline",
     "rllib": "trainers.loops.rllib",
 }
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -271,4 +274,26 @@ register_agent(
     learner="agents.trama.learner:make_learner",
     env_kinds=("pettingzoo",),
     description="TRAMA (Na et al. 2025): trajectory-class-aware multi-task MARL on a QPLEX backbone",
+)
+for _name, _constraint, _doc in (
+    ("prdc", "nearest", "PRDC (Ran et al. 2023): TD3+BC with the dataset constraint toward the nearest (beta s, a)"),
+    ("td3bc", "dataset_action", "TD3+BC (Fujimoto & Gu 2021): TD3 with a BC term, PRDC's learner and data path"),
+    ("bc", "none_bc", "behaviour cloning: the deterministic actor regressed on dataset actions (TD3+BC's BC)"),
+):
+    register_agent(
+        _name,
+        config="agents.prdc.config:PRDCConfig",
+        loop="offline",
+        learner="agents.prdc.learner:make_learner",
+        env_kinds=("gymnasium",),
+        description=_doc,
+        defaults={"constraint": _constraint},
+    )
+register_agent(
+    "td3",
+    config="agents.prdc.config:TD3Config",
+    loop="off_policy",
+    learner="agents.prdc.learner:make_td3",
+    env_kinds=("gymnasium",),
+    description="TD3 (Fujimoto et al. 2018), online: the behaviour-policy learner behind `shiftrl collect`'s datasets",
 )

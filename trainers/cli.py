@@ -79,8 +79,18 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--env-kwarg", action="append", default=[], metavar="KEY=VALUE", help="env constructor kwarg")
     g.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE")
 
-    k = sub.add_parser("collect", help="build an offline dataset by Ray rollouts of a behaviour policy")
-    k.add_argument("--env", required=True, help="registered env id")
+    k = sub.add_parser(
+        "collect",
+        help="build an offline dataset (Minari format) by Ray rollouts of a behaviour policy",
+        description="Either --env with --policy (random/constant, --episodes), or --from-run RUN --quality Q: "
+        "D4RL-style datasets (random, medium, medium-replay, expert, medium-expert) from a td3 behaviour run.",
+    )
+    k.add_argument("--env", help="registered env id (with --policy)")
+    k.add_argument("--from-run", help="behaviour run directory (agent td3 with keep_snapshots)")
+    k.add_argument("--quality", choices=["random", "medium", "medium-replay", "expert", "medium-expert"])
+    k.add_argument("--transitions", type=int, default=200_000, help="with --from-run: about this many steps")
+    k.add_argument("--noise", type=float, help="with --from-run: action noise (default 0.1 medium, 0 expert)")
+    k.add_argument("--medium-fraction", type=float, default=1 / 3, help="medium = this far from random to best")
     k.add_argument("--out", required=True, help="dataset directory to write")
     k.add_argument("--episodes", type=int, default=100)
     k.add_argument("--policy", default="random", help="'random' or 'constant:<action>'")
@@ -180,8 +190,31 @@ def _dispatch(args: argparse.Namespace) -> None:
             f"shiftrl: wrote {summary['path']} ({summary['steps']} steps, task {summary['task']}, "
             f"{'won' if summary['battle_won'] else 'lost'}, return {summary['return']:.2f})"
         )
+    elif args.command == "collect" and args.from_run:
+        from trainers.commands.collect import collect_quality
+
+        if not args.quality:
+            raise ConfigError(
+                "collect --from-run needs --quality (random, medium, medium-replay, expert, medium-expert)"
+            )
+        path = collect_quality(
+            args.from_run,
+            args.quality,
+            args.out,
+            args.transitions,
+            args.seed,
+            args.noise,
+            args.medium_fraction,
+            args.workers,
+            args.address,
+            args.overwrite,
+        )
+        print(f"shiftrl: dataset written to {path}")
     elif args.command == "collect":
         from trainers.commands.collect import collect
+
+        if not args.env:
+            raise ConfigError("collect needs --env ID (with --policy) or --from-run RUN --quality Q")
 
         path = collect(
             args.env,

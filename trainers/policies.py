@@ -19,6 +19,16 @@ class RandomPolicy:
         return rng.integers(0, self.n_actions, size=len(obs))
 
 
+class UniformBoxPolicy:
+    """Uniform over a Box action space (D4RL's "random" datasets)."""
+
+    def __init__(self, low: np.ndarray, high: np.ndarray) -> None:
+        self.low, self.high = np.asarray(low, np.float32), np.asarray(high, np.float32)
+
+    def act(self, obs: np.ndarray, h: int, rng: np.random.Generator) -> np.ndarray:
+        return rng.uniform(self.low, self.high, size=(len(obs), *self.low.shape)).astype(np.float32)
+
+
 class ConstantPolicy:
     """Always the same action (the option's behaviour policy holds)."""
 
@@ -57,9 +67,33 @@ def parse_behaviour(text: str) -> tuple[str, int | None]:
 
 def behaviour_policy(kind: str, arg: int | None, action_space: Any) -> Any:
     if kind == "random":
-        if not hasattr(action_space, "n"):
-            raise ValueError(f"behaviour 'random' needs a discrete action space, got {action_space}")
-        return RandomPolicy(action_space.n)
+        if hasattr(action_space, "n"):
+            return RandomPolicy(action_space.n)
+        if (
+            hasattr(action_space, "low")
+            and np.isfinite(action_space.low).all()
+            and np.isfinite(action_space.high).all()
+        ):
+            return UniformBoxPolicy(action_space.low, action_space.high)
+        raise ValueError(f"behaviour 'random' needs a Discrete or bounded Box action space, got {action_space}")
     if arg is None or not action_space.contains(arg):
         raise ValueError(f"behaviour constant:{arg}: action {arg} is not in {action_space}")
     return ConstantPolicy(int(arg))
+
+
+class AgentPolicy:
+    """A learning agent's acting policy (agents.protocols.Policy) as a behaviour policy for
+    ``shiftrl collect``: greedy actions plus Gaussian noise of ``noise`` x the half action
+    range, clipped to the bounds (D4RL's medium and expert policies were rolled out noisy)."""
+
+    def __init__(self, policy: Any, low: np.ndarray, high: np.ndarray, noise: float = 0.0) -> None:
+        self.policy, self.noise = policy, float(noise)
+        self.low, self.high = np.asarray(low, np.float32), np.asarray(high, np.float32)
+
+    def act(self, obs: np.ndarray, h: int, rng: np.random.Generator) -> np.ndarray:
+        B = len(obs)
+        out = self.policy.act(obs[:, None], np.ones((B, 1, 1), bool), self.policy.initial_hidden(B), True, rng)
+        a = out.actions[:, 0].astype(np.float32)
+        if self.noise > 0:
+            a = a + rng.normal(0.0, self.noise, a.shape).astype(np.float32) * (self.high - self.low) / 2
+        return np.clip(a, self.low, self.high)

@@ -37,6 +37,24 @@ def run_name(cfg: ExperimentConfig, seed: int) -> str:
     return f"{cfg.env.id}__{cfg.agent}__{seed}__{stamp}{suffix}"
 
 
+def absolute_paths(cfg: ExperimentConfig) -> ExperimentConfig:
+    """The config with its file paths (datasets, level sets) made absolute, as the run's
+    config.yaml records them: Ray Tune starts trials in their own working directory, so a
+    path relative to where the user typed the command would not resolve there."""
+
+    def fix(obj: Any) -> Any:
+        changes = {}
+        for f in dataclasses.fields(obj):
+            v = getattr(obj, f.name)
+            if dataclasses.is_dataclass(v):
+                changes[f.name] = fix(v)
+            elif f.name in ("dataset", "levels") and isinstance(v, str) and v and not Path(v).is_absolute():
+                changes[f.name] = str(Path(v).resolve())
+        return dataclasses.replace(obj, **changes) if changes else obj
+
+    return fix(cfg)
+
+
 def prepare_runs(cfg: ExperimentConfig, seeds: int) -> list[Path]:
     """Creates one run directory per seed with its resolved config.yaml. Directory creation
     is the lock: two runs started in the same second (even by two processes) get distinct
@@ -45,7 +63,7 @@ def prepare_runs(cfg: ExperimentConfig, seeds: int) -> list[Path]:
     root.mkdir(parents=True, exist_ok=True)
     dirs = []
     for i in range(seeds):
-        seeded = dataclasses.replace(cfg, seed=cfg.seed + i)
+        seeded = dataclasses.replace(absolute_paths(cfg), seed=cfg.seed + i)
         base = run_name(cfg, seeded.seed)
         n = 0
         while True:

@@ -6,6 +6,7 @@ file (:mod:`envs.levels`) can drive any of them.
 """
 
 from envs.registry import ShiftParam, register
+from envs.robust.mujoco import BODIES, shift_names, shift_range
 
 register(
     "RobustLinearMDP-v0",
@@ -42,3 +43,23 @@ register(
     max_episode_steps=200,
     level_type="shift",
 )
+register(
+    "ShiftedPendulumContinuous-v0",
+    "envs.robust.classic:ShiftedPendulumContinuous",
+    shifts=tuple(ShiftParam(name, 1.0, 0.2, 5.0, f"scale of the nominal {name}") for name in ("g", "m", "l")),
+    description="Pendulum-v1, continuous torque in [-2, 2], scaled g/m/l (offline RL's small case)",
+    max_episode_steps=200,
+    level_type="shift",
+)
+for _robot in BODIES:
+    register(
+        f"Shifted{_robot}-v0",
+        f"envs.robust.mujoco:Shifted{_robot}",
+        shifts=tuple(
+            ShiftParam(n, 1.0, *shift_range(n), f"scale of the nominal {n.replace('_', ' ')}")
+            for n in shift_names(_robot)
+        ),
+        description=f"Gymnasium {_robot}-v5 (MuJoCo) with scaled friction, gravity and body masses",
+        max_episode_steps=1000,
+        level_type="shift",
+    )

@@ -158,3 +158,19 @@ class ShiftedPendulum(_ShiftedClassic):
 
     def linear_structure(self) -> SimplexRBF:
         return self._features
+
+
+class ShiftedPendulumContinuous(_ShiftedClassic):
+    """Pendulum-v1 with scaled g, m, l and its own continuous torque in [-2, 2]: the small
+    continuous-control case offline agents (PRDC, TD3+BC, BC) learn on in CI."""
+
+    shift_names = ("g", "m", "l")
+    scale_bounds = (0.2, 5.0)
+
+    def __init__(self, max_episode_steps: int = 200, **shift: float) -> None:
+        super().__init__(PendulumEnv(), max_episode_steps, shift)
+        self.action_space = self.inner.action_space  # Box(-2, 2, (1,), float32)
+
+    def step(self, action):
+        a = np.clip(np.asarray(action, dtype=np.float32).reshape(1), -self.inner.max_torque, self.inner.max_torque)
+        return self._inner_step(a)

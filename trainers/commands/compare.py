@@ -54,7 +54,12 @@ def _collect(targets: list[str]) -> _Collected:
         elif kind == "learning_curve":
             h = res["history"]
             c.curves.append(
-                (name, [r["env_steps"] for r in h], [r["episodic_return"] for r in h], [r.get("win_rate") for r in h])
+                (
+                    name,
+                    [r.get("env_steps", r.get("gradient_steps")) for r in h],  # offline runs: gradient steps
+                    [r["episodic_return"] for r in h],
+                    [r.get("win_rate") for r in h],
+                )
             )
             if res.get("eval"):
                 _add_eval(c, name, res["eval"])

@@ -1,0 +1,295 @@
+"""Offline RL: nearest-neighbour search, PRDC / TD3+BC / BC loss terms by hand, the index
+built once per learner, the offline loop (resume, evaluation over shifts), behaviour
+datasets cut from a TD3 run, and learning on the committed Pendulum fixtures
+(tests/fixtures/make_offline_fixtures.py)."""
+
+from __future__ import annotations
+
+import copy
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from agents.offline.nearest import BruteForceIndex, KDTreeIndex, make_index
+from agents.prdc.config import PRDCConfig, TD3Config, preset_for
+from agents.prdc.learner import PRDCLearner, TD3Learner
+from envs import datasets
+from trainers.config import ConfigError, dump_config, load_config
+from trainers.sampling import env_spaces
+
+ROOT = Path(__file__).resolve().parents[1]
+FIX = ROOT / "tests" / "fixtures" / "pendulum"
+ENV = "ShiftedPendulumContinuous-v0"
+
+
+def _transitions(n=300, seed=0):
+    rng = np.random.default_rng(seed)
+    obs = rng.normal(size=(n, 3)).astype(np.float32)
+    return {
+        "observations": obs,
+        "actions": rng.uniform(-2, 2, size=(n, 1)).astype(np.float32),
+        "rewards": rng.normal(size=n),
+        "next_observations": rng.normal(size=(n, 3)).astype(np.float32),
+        "terminals": rng.random(n) < 0.1,
+        "timeouts": np.zeros(n, bool),
+    }
+
+
+# -- nearest neighbours --------------------------------------------------------------------------
+def test_kdtree_equals_brute_force_and_approximate_stays_within_its_bound():
+    rng = np.random.default_rng(0)
+    pts = rng.normal(size=(5000, 6))
+    q = rng.normal(size=(256, 6)) * 1.5
+    d_b, i_b = BruteForceIndex(pts, chunk=999).query(q)  # several chunks
+    d_k, i_k = KDTreeIndex(pts).query(q)
+    np.testing.assert_array_equal(i_k, i_b)
+    np.testing.assert_allclose(d_k, d_b, rtol=1e-12)
+    exact = np.sqrt(((pts[None] - q[:, None]) ** 2).sum(-1)).min(1)  # the definition
+    np.testing.assert_allclose(d_b, exact, rtol=1e-12)
+    d_a, i_a = KDTreeIndex(pts, eps=1.0).query(q)
+    np.testing.assert_allclose(np.sqrt(((pts[i_a] - q) ** 2).sum(1)), d_a, rtol=1e-12)  # reported = true distance
+    assert (d_a <= 2.0 * exact + 1e-12).all() and (d_a >= exact - 1e-12).all()
+    with pytest.raises(ValueError, match="eps applies to kind 'kdtree' only"):
+        make_index("brute", pts, eps=0.5)
+    with pytest.raises(ValueError, match="kind must be one of"):
+        make_index("faiss", pts)
+
+
+def test_presets_follow_prdc_per_domain_settings():
+    c = PRDCConfig(dataset="x")
+    assert preset_for("ShiftedHalfCheetah-v0") == "halfcheetah" and c.resolved("ShiftedHalfCheetah-v0")[:2] == (
+        40.0,
+        2.0,
+    )
+    assert c.resolved("ShiftedHopper-v0")[:2] == (2.5, 2.0) and c.resolved("ShiftedWalker2d-v0")[:2] == (2.5, 2.0)
+    assert c.resolved("antmaze-umaze-v2") == (7.5, 7.5, 10000.0, -1.0)
+    assert PRDCConfig(dataset="x", alpha=1.0).resolved("ShiftedHopper-v0")[:2] == (1.0, 2.0)
+    with pytest.raises(ValueError, match="preset must be 'auto' or one of"):
+        PRDCConfig(dataset="x", preset="ant")
+
+
+# -- loss terms by hand ----------------------------------------------------------------------
+def _learner(constraint, **kw):
+    cfg = PRDCConfig(dataset="x", constraint=constraint, hidden=(16, 16), policy_freq=2, **kw)
+    learner = PRDCLearner(cfg, env_spaces(ENV), 0)
+    tr = _transitions()
+    learner.attach_dataset(tr)
+    return learner, tr
+
+
+@pytest.mark.parametrize("constraint", ["nearest", "dataset_action", "none"])
+def test_critic_and_actor_losses_equal_hand_computation(constraint):
+    learner, tr = _learner(constraint)
+    alpha, beta, _, _ = learner.cfg.resolved(ENV)
+    idx = np.arange(8)
+    batch = {k: v[idx] for k, v in tr.items()}
+    mean, std = tr["observations"].mean(0), tr["observations"].std(0) + 1e-3  # dataset statistics
+    s = torch.as_tensor((batch["observations"] - mean) / std, dtype=torch.float32)
+    s2 = torch.as_tensor((batch["next_observations"] - mean) / std, dtype=torch.float32)
+    a = torch.as_tensor(batch["actions"])
+    for step in (1, 2):  # step 2 updates the actor (policy_freq 2)
+        critic, critic_t, actor, actor_t = (
+            copy.deepcopy(x) for x in (learner.critic, learner.critic_target, learner.actor, learner.actor_target)
+        )
+        gen = torch.Generator()
+        gen.set_state(learner.gen.get_state())
+        eps = (torch.randn(a.shape, generator=gen) * 0.2 * 2.0).clamp(-0.5 * 2.0, 0.5 * 2.0)  # half range 2
+        a2 = (actor_t(s2) + eps).clamp(-2.0, 2.0)
+        with torch.no_grad():
+            y = torch.as_tensor(batch["rewards"], dtype=torch.float32) + 0.99 * (
+                1 - torch.as_tensor(batch["terminals"], dtype=torch.float32)
+            ) * torch.min(*critic_t(s2, a2))
+            q1, q2 = critic(s, a)
+            want_critic = float(F.mse_loss(q1, y) + F.mse_loss(q2, y))
+        got = learner.update(batch)
+        assert got["critic_loss"] == pytest.approx(want_critic, rel=1e-5)
+        if step == 2:
+            # the actor step sees the critic after this step's critic update
+            with torch.no_grad():
+                pi = actor(s)
+                q = learner.critic.first(s, pi)
+                if constraint == "none":
+                    want = float(-q.mean())
+                else:
+                    lam = alpha / q.abs().mean()
+                    if constraint == "nearest":
+                        keys = np.concatenate([beta * (tr["observations"] - mean) / std, tr["actions"]], 1)
+                        qk = np.concatenate([beta * s.numpy(), pi.numpy()], 1)
+                        d2 = ((keys[None].astype(np.float64) - qk[:, None]) ** 2).sum(-1)
+                        target = torch.as_tensor(tr["actions"][d2.argmin(1)])
+                        assert got["nn_distance"] == pytest.approx(float(np.sqrt(d2.min(1)).mean()), rel=1e-5)
+                    else:
+                        target = a
+                    want = float(-lam * q.mean() + F.mse_loss(pi, target))
+                    assert got["lambda"] == pytest.approx(float(lam), rel=1e-5)
+            assert got["actor_loss"] == pytest.approx(want, rel=1e-5)
+        else:
+            assert "actor_loss" not in got  # delayed policy update
+
+
+def test_bc_is_mse_to_dataset_actions_without_a_critic():
+    learner, tr = _learner("none_bc")
+    batch = {k: v[:16] for k, v in tr.items()}
+    s = learner.norm(batch["observations"])
+    with torch.no_grad():
+        want = float(F.mse_loss(learner.actor(s), torch.as_tensor(batch["actions"])))
+    critic_before = copy.deepcopy(learner.critic.state_dict())
+    got = learner.update(batch)
+    assert set(got) == {"actor_loss", "constraint"} and got["actor_loss"] == pytest.approx(want, rel=1e-6)
+    for k, v in learner.critic.state_dict().items():
+        torch.testing.assert_close(v, critic_before[k], rtol=0, atol=0)
+
+
+def test_the_index_is_built_once_and_belongs_to_its_learner():
+    a, tr = _learner("nearest")
+    b, _ = _learner("nearest", beta=7.5)
+    index = a.index
+    for i in range(6):
+        a.update({k: v[i * 8 : i * 8 + 8] for k, v in tr.items()})
+    assert a.index is index and a.index.builds == 1
+    assert b.index is not a.index and not np.array_equal(a.index.points, b.index.points)
+    fresh = PRDCLearner(PRDCConfig(dataset="x"), env_spaces(ENV), 0)
+    with pytest.raises(RuntimeError, match="attach_dataset"):
+        fresh.update({k: v[:8] for k, v in tr.items()})
+
+
+def test_td3_acts_uniformly_during_warmup_then_with_bounded_noise():
+    learner = TD3Learner(TD3Config(warmup_steps=100, hidden=(8,)), env_spaces(ENV), 0)
+    pol = learner.policy()
+    obs = np.zeros((500, 1, 3), np.float32)
+    h = pol.initial_hidden(500)
+    warm = pol.act(obs, np.ones((500, 1, 1), bool), h, False, np.random.default_rng(0)).actions
+    assert warm.std() > 1.0 and np.abs(warm).max() <= 2.0  # uniform on [-2, 2]: std 1.15
+    learner.set_env_steps(100)
+    pol.load_weights(learner.weights())
+    greedy = pol.act(obs, np.ones((500, 1, 1), bool), h, True, np.random.default_rng(0)).actions
+    noisy = pol.act(obs, np.ones((500, 1, 1), bool), h, False, np.random.default_rng(0)).actions
+    assert np.ptp(greedy) == 0 and 0.15 < (noisy - greedy).std() < 0.25  # 0.1 x half range 2
+    assert np.abs(noisy).max() <= 2.0
+
+
+# -- the offline loop ------------------------------------------------------------------------
+def _run(tmp_path, name, overrides):
+    from trainers.run import execute_run
+
+    d = tmp_path / name
+    d.mkdir(parents=True)
+    cfg = load_config(ROOT / "configs" / "prdc" / "pendulum-medium.yaml", overrides)
+    (d / "config.yaml").write_text(dump_config(cfg))
+    return d, execute_run(d, num_workers=0)
+
+
+def test_offline_run_resumes_exactly_and_evaluates_over_the_shift_grid(tmp_path):
+    from tests.tbread import tb_tags
+
+    base = [f"agent_config.dataset={FIX / 'medium-replay-v0'}", "agent_config.checkpoint_every=20", "eval.episodes=2"]
+    straight, res = _run(tmp_path, "straight", [*base, "agent_config.gradient_steps=60", "eval.every=30"])
+    assert [e["gradient_steps"] for e in res["evals"]] == [30, 60]
+    assert set(res["evals"][-1]["points"]) == {"m=0.5", "m=1", "m=2"}
+    assert res["evals"][-1]["normalized_score"] is not None and res["x_axis"] == "gradient_steps"
+    half, _ = _run(tmp_path, "half", [*base, "agent_config.gradient_steps=40", "eval.every=30"])
+    cfg = (half / "config.yaml").read_text().replace("gradient_steps: 40", "gradient_steps: 60")
+    (half / "config.yaml").write_text(cfg)
+    from trainers.run import execute_run
+
+    resumed = execute_run(half, num_workers=0)
+    assert "resuming half from 40 gradient steps" in (half / "progress.log").read_text()
+    assert resumed["evals"][-1]["overall"] == res["evals"][-1]["overall"]  # same weights, same returns
+    tags = tb_tags(straight)
+    assert {"losses/critic_loss", "losses/actor_loss", "losses/nn_distance", "eval/greedy/return"} <= set(tags)
+    assert {"eval/m_0.5/return", "eval/greedy/normalized_score", "charts/SPS"} <= set(tags)
+    assert [s for s, _ in tags["eval/greedy/return"]] == [30, 60]  # x-axis: gradient steps
+
+
+def test_offline_config_errors_name_the_problem(tmp_path):
+    with pytest.raises(ConfigError, match=r"agent_config\.dataset: required"):
+        load_config(None, ["agent=prdc", f"env.id={ENV}"])
+    with pytest.raises(ConfigError, match="is not a dataset directory"):
+        load_config(None, ["agent=td3bc", f"env.id={ENV}", "agent_config.dataset=/no/such"])
+    with pytest.raises(ConfigError, match=r"agent_config.nn_eps|nn_eps must be >= 0"):
+        load_config(None, ["agent=prdc", f"env.id={ENV}", "agent_config.nn_index=brute", "agent_config.nn_eps=0.5"])
+    with pytest.raises(ConfigError, match="constraint"):
+        load_config(None, ["agent=prdc", f"env.id={ENV}", "agent_config.constraint=dataset_action"])
+    import envs
+    from envs.episodes import run_episodes
+    from trainers.policies import RandomPolicy
+
+    other = tmp_path / "cart"
+    ep = run_episodes(envs.make("ShiftedCartPole-v0"), RandomPolicy(2), 2, 0)
+    datasets.save(datasets.Dataset.from_episodes(ep, {"env_id": "ShiftedCartPole-v0"}), other)
+    from trainers.loops.offline import load_dataset
+
+    cfg = load_config(None, ["agent=prdc", f"env.id={ENV}", f"agent_config.dataset={other}"])
+    with pytest.raises(datasets.DatasetError, match=r"collected on 'ShiftedCartPole-v0', config env\.id is"):
+        load_dataset(cfg)
+
+
+# -- behaviour datasets from a TD3 run -------------------------------------------------------
+def test_td3_run_snapshots_and_quality_datasets(tmp_path):
+    from trainers.commands.collect import collect_quality, snapshots
+    from trainers.run import execute_run
+
+    run = tmp_path / "td3"
+    run.mkdir()
+    cfg = load_config(
+        ROOT / "configs" / "td3" / "pendulum.yaml",
+        ["agent_config.env_steps=1000", "agent_config.warmup_steps=400", "eval.every=400", "eval.episodes=2"],
+    )
+    (run / "config.yaml").write_text(dump_config(cfg))
+    execute_run(run, num_workers=0)
+    snaps = snapshots(run)
+    assert [s for s, _, _ in snaps] == [400, 800, 1000]
+    out = {}
+    for q in ("random", "medium", "medium-replay", "expert", "medium-expert"):
+        out[q] = datasets.load(collect_quality(str(run), q, str(tmp_path / q), 600, num_workers=0))
+    for q, ds in out.items():
+        assert ds.metadata["quality"] == q and ds.metadata["env_id"] == ENV
+        assert ds.metadata["ref_max_score"] == max(r for _, r, _ in snaps)
+        if q != "medium-replay":
+            assert 600 <= ds.n_steps <= 800  # whole 200-step episodes, at least the request (per half)
+    # medium-replay is the replay buffer's first episodes up to the medium snapshot
+    medium_steps = int(out["medium-replay"].metadata["behaviour"].split("(")[1].split()[0])
+    assert out["medium-replay"].n_steps == medium_steps
+    replay = np.load(run / "checkpoints" / "replay.npz")
+    np.testing.assert_array_equal(out["medium-replay"].actions, replay["actions"][:medium_steps])
+    shutil.rmtree(run)
+
+
+# -- learning (slow) -------------------------------------------------------------------------
+def _score(ret, ds):
+    return (ret - ds.metadata["ref_min_score"]) / (ds.metadata["ref_max_score"] - ds.metadata["ref_min_score"])
+
+
+@pytest.mark.slow
+def test_prdc_reaches_80_percent_of_the_behaviour_return_on_medium_pendulum_data(tmp_path):
+    """configs/prdc/pendulum-medium.yaml (5000 gradient steps): PRDC's greedy return reaches
+    >= 80% of the behaviour data's, both normalised by the fixture's references (random
+    policy 0, best TD3 snapshot 1) because Pendulum's returns are negative. The random
+    policy scores 0 by definition; the data scores about 0.23."""
+    med = datasets.load(FIX / "medium-v0")
+    _, prdc = _run(tmp_path, "prdc_medium", ["eval.every=0", "eval.shifts={}"])
+    behaviour = _score(med.episode_returns().mean(), med)
+    got = _score(prdc["eval"]["overall"]["return"]["mean"], med)
+    assert behaviour > 0.1 and got >= 0.8 * behaviour, (got, behaviour)
+
+
+@pytest.mark.slow
+def test_prdc_beats_bc_and_the_random_policy_on_medium_replay_pendulum_data(tmp_path):
+    """configs/{prdc,bc}/pendulum-medium-replay.yaml (10000 gradient steps, seed 0 both):
+    PRDC's greedy return >= BC's on the same data. The data (TD3's first 5k steps) is worse
+    than uniform random actions, so PRDC must also beat the random policy's return."""
+    from trainers.run import execute_run
+
+    rets = {}
+    for agent in ("prdc", "bc"):
+        d = tmp_path / agent
+        d.mkdir()
+        cfg = load_config(ROOT / "configs" / agent / "pendulum-medium-replay.yaml", ["eval.every=0", "eval.shifts={}"])
+        (d / "config.yaml").write_text(dump_config(cfg))
+        rets[agent] = execute_run(d, num_workers=0)["eval"]["overall"]["return"]["mean"]
+    ref = datasets.load(FIX / "medium-replay-v0").metadata["ref_min_score"]
+    assert rets["prdc"] >= rets["bc"] and rets["prdc"] > ref, (rets, ref)

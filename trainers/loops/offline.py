@@ -1,0 +1,188 @@
+"""The offline loop, shared by every agent registered with ``loop="offline"`` (PRDC, TD3+BC,
+BC): gradient steps on batches drawn from a fixed Minari dataset, greedy evaluation of the
+policy on Ray actors over the config's shift grid (in parallel, one point per actor), and
+checkpoints that a resumed run continues from exactly.
+
+The learner must be an :class:`agents.protocols.DatasetLearner`; its config must have
+``dataset``, ``gradient_steps``, ``batch_size`` and ``checkpoint_every``. TensorBoard's
+x-axis is **gradient steps** here (no env steps are taken while learning): ``losses/<term>``
+every ``log_every`` steps, ``eval/greedy/return`` pooled over the eval set and
+``eval/<shift>=<v>/return`` per shift at every evaluation, ``charts/SPS`` in gradient steps
+per second, and ``eval/greedy/normalized_score`` (100 x (R - random) / (best - random),
+D4RL's convention) when the dataset stores reference returns.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import envs
+from envs import datasets
+from trainers import checkpoint
+from trainers.config import ConfigError, ExperimentConfig
+from trainers.io import atomic_write_json
+from trainers.loops import RunContext, build_learner
+from trainers.loops import evaluate_run as evaluate_run  # the loop surface (shiftrl evaluate)
+from trainers.loops import load_policy as load_policy  # the loop surface (shiftrl render)
+from trainers.tb import TBLogger
+
+EVAL_FIELDS = frozenset({"shifts", "episodes", "every"})
+RAY_FIELDS = frozenset({"address", "num_workers", "include_dashboard"})
+REQUIRED = ("dataset", "gradient_steps", "batch_size", "checkpoint_every")
+LOG_ROWS = 200  # loss rows per run (TensorBoard)
+PROGRESS_SECONDS = 15.0  # a progress line at least this often (and at every evaluation)
+
+
+def validate(cfg: ExperimentConfig, env_spec: envs.EnvSpec) -> None:
+    a = cfg.agent_config
+    missing = [k for k in REQUIRED if not hasattr(a, k)]
+    if missing:
+        raise ConfigError(f"agent {cfg.agent!r}: an offline agent's config needs fields {missing}")
+    if not a.dataset:
+        raise ConfigError(
+            "agent_config.dataset: required - a Minari dataset directory (build one with `shiftrl collect`)"
+        )
+    if not Path(a.dataset).is_dir():
+        raise ConfigError(
+            f"agent_config.dataset: {a.dataset} is not a dataset directory (`shiftrl collect` writes one)"
+        )
+    if env_spec.kind != "gymnasium":
+        raise ConfigError(f"agent {cfg.agent!r} learns single-agent (Gymnasium) envs; {env_spec.id} is {env_spec.kind}")
+
+
+def num_workers(cfg: ExperimentConfig) -> int | None:
+    return cfg.ray.num_workers
+
+
+def load_dataset(cfg: ExperimentConfig) -> datasets.Dataset:
+    """The config's dataset, checked against the config's env."""
+    ds = datasets.load(cfg.agent_config.dataset)
+    env_id = ds.metadata.get("env_id")
+    if env_id not in (None, cfg.env.id):
+        raise datasets.DatasetError(
+            f"dataset {cfg.agent_config.dataset} was collected on {env_id!r}, config env.id is {cfg.env.id!r}"
+        )
+    return ds
+
+
+def normalized_score(ret: float, meta: dict[str, Any]) -> float | None:
+    lo, hi = meta.get("ref_min_score"), meta.get("ref_max_score")
+    if lo is None or hi is None or hi == lo:
+        return None
+    return 100.0 * (ret - lo) / (hi - lo)
+
+
+def run(cfg: ExperimentConfig, run_dir: Path, ctx: RunContext) -> dict[str, Any]:
+    from trainers.evaluation import eval_scalars, evaluate_policy
+    from trainers.sampling import RunnerGroup
+
+    a = cfg.agent_config
+    t0 = time.time()
+    ds = load_dataset(cfg)
+    tr = ds.transitions()
+    learner, _ = build_learner(cfg)
+    if not hasattr(learner, "attach_dataset"):
+        raise ConfigError(f"agent {cfg.agent!r}: its learner has no attach_dataset (not an offline learner)")
+    learner.attach_dataset(tr)
+    ctx.progress(
+        f"{cfg.agent} on {a.dataset}: {ds.n_steps} transitions in {ds.n_episodes} episodes, "
+        f"dataset and index ready in {time.time() - t0:.1f}s"
+    )
+    ckpt = run_dir / "checkpoints" / "state.pt"
+    loop: dict[str, Any] = {"steps": 0, "history": [], "evals": [], "next_eval": cfg.eval.every, "rng": None}
+    if ckpt.exists():
+        state, loop = checkpoint.load(ckpt)
+        learner.load_state_dict(state)
+        ctx.progress(f"resuming {run_dir.name} from {loop['steps']} gradient steps")
+    rng = np.random.default_rng([cfg.seed, 41])
+    if loop["rng"] is not None:
+        rng.bit_generator.state = loop["rng"]
+    tb = TBLogger(run_dir)
+    if not loop["steps"]:
+        tb.config(_config_dict(cfg))
+    group = RunnerGroup(cfg.env.id, cfg.env.kwargs, learner.policy(), cfg.seed, ctx.num_workers, 1, cfg.imports)
+    N, log_every = len(tr["rewards"]), max(a.gradient_steps // LOG_ROWS, 1)
+    t_last, steps_last = time.time(), loop["steps"]
+    losses: dict[str, float] = {}
+
+    def evaluate(steps: int) -> str:
+        result = evaluate_policy(group, learner.weights(), cfg, seed=cfg.seed + 10_000)
+        tags = {k: v for k, v in eval_scalars(result).items() if not k.endswith("win_rate")}
+        ret = result["overall"]["return"]["mean"]
+        score = normalized_score(ret, ds.metadata)
+        if score is not None:
+            tags["eval/greedy/normalized_score"] = score
+        tb.scalars("main", tags, steps)
+        loop["evals"].append({"gradient_steps": steps, **result, "normalized_score": score})
+        loop["history"].append({"gradient_steps": steps, "episodic_return": ret, "eval_return": ret, **losses})
+        loop["next_eval"] = steps + cfg.eval.every if cfg.eval.every else None
+        per = result["points"]
+        text = f" | greedy return {ret:.1f}" + (f" (score {score:.1f})" if score is not None else "")
+        if len(per) > 1:
+            text += " | " + ", ".join(f"{k} {p['return']['mean']:.1f}" for k, p in per.items())
+        return text
+
+    try:
+        while loop["steps"] < a.gradient_steps:
+            idx = rng.integers(0, N, size=a.batch_size)
+            losses = learner.update({k: v[idx] for k, v in tr.items()})
+            loop["steps"] += 1
+            steps = loop["steps"]
+            done = steps >= a.gradient_steps
+            if steps % log_every == 0 or done:
+                tb.scalars("main", {f"losses/{k}": v for k, v in losses.items()}, steps)
+            evaluating = bool(loop["next_eval"] and steps >= loop["next_eval"]) or done
+            if evaluating or time.time() - t_last >= PROGRESS_SECONDS:
+                # progress lines (and Tune reports: each costs a round trip) by time, not steps
+                sps = (steps - steps_last) / max(time.time() - t_last, 1e-9)
+                t_last, steps_last = time.time(), steps
+                tb.scalars("main", {"charts/SPS": sps}, steps)
+                msg = f"gradient steps {steps}/{a.gradient_steps}, {sps:.0f}/s, " + ", ".join(
+                    f"{k} {v:.3g}" for k, v in sorted(losses.items())
+                )
+                if evaluating:
+                    msg += evaluate(steps)
+                ctx.progress(msg)
+                if ctx.report:
+                    ctx.report({"gradient_steps": steps})
+            if steps % a.checkpoint_every == 0 or done:
+                loop["rng"] = rng.bit_generator.state
+                checkpoint.save(ckpt, learner.state_dict(), loop)
+    finally:
+        tb.close()
+        group.close()
+    return write_results(cfg, run_dir, loop, ds)
+
+
+def _config_dict(cfg: ExperimentConfig) -> dict[str, Any]:
+    from trainers.config import to_dict
+
+    return to_dict(cfg)
+
+
+def write_results(cfg: ExperimentConfig, run_dir: Path, loop: dict[str, Any], ds: datasets.Dataset) -> dict[str, Any]:
+    h, evals = loop["history"], loop["evals"]
+    results = {
+        "kind": "learning_curve",
+        "x_axis": "gradient_steps",
+        "agent": cfg.agent,
+        "env": cfg.env.id,
+        "seed": cfg.seed,
+        "dataset": {
+            "path": str(cfg.agent_config.dataset),
+            "transitions": ds.n_steps,
+            "episodes": ds.n_episodes,
+            "mean_episode_return": float(ds.episode_returns().mean()),
+            **{k: ds.metadata.get(k) for k in ("quality", "behaviour", "ref_min_score", "ref_max_score")},
+        },
+        "history": h,
+        "final": h[-1] if h else {},
+        "eval": evals[-1] if evals else None,
+        "evals": evals,
+    }
+    atomic_write_json(run_dir / "results.json", results)
+    return results
