@@ -95,3 +95,51 @@ def test_classic_features_are_simplex():
         obs = np.stack([env.observation_space.sample() for _ in range(32)])
         phi = env.linear_structure().features(obs)
         assert (phi >= 0).all() and np.allclose(phi.sum(-1), 1.0)
+
+
+def test_mujoco_shifts_scale_the_model_and_change_the_dynamics():
+    import envs
+
+    env = envs.make("ShiftedHopper-v0")
+    m = env.inner.model
+    nominal_mass, nominal_fr, nominal_g = m.body_mass.copy(), m.geom_friction[:, 0].copy(), m.opt.gravity.copy()
+    env.reset(seed=0, options={"torso_mass": 2.0, "friction": 0.5, "gravity": 1.5})
+    torso = m.body("torso").id
+    assert m.body_mass[torso] == pytest.approx(2.0 * nominal_mass[torso])
+    assert np.delete(m.body_mass, torso) == pytest.approx(np.delete(nominal_mass, torso))
+    np.testing.assert_allclose(m.geom_friction[:, 0], 0.5 * nominal_fr)
+    np.testing.assert_allclose(m.opt.gravity, 1.5 * nominal_g)
+    env.reset(seed=0, options={"level": {"torso_mass": 1.0, "friction": 1.0, "gravity": 1.0}})
+    np.testing.assert_allclose(m.body_mass, nominal_mass)
+
+    def rollout(options):
+        e = envs.make("ShiftedHopper-v0")
+        obs, _ = e.reset(seed=3, options=options)
+        rng = np.random.default_rng(0)
+        out = [obs]
+        for _ in range(30):
+            obs, *_ = e.step(rng.uniform(-1, 1, 3))
+            out.append(obs)
+        return np.array(out)
+
+    np.testing.assert_array_equal(rollout({}), rollout({}))  # deterministic under a seed
+    assert np.abs(rollout({"gravity": 0.5}) - rollout({})).max() > 1e-2
+    with pytest.raises(envs.EnvError, match=r"shift thigh_mass=5.0 outside the scale range \[0.1, 3.0\]"):
+        env.reset(options={"thigh_mass": 5.0})
+    with pytest.raises(envs.EnvError, match="unknown shift 'bthigh_mass'"):
+        env.reset(options={"bthigh_mass": 1.0})
+
+
+def test_continuous_pendulum_clips_torque_and_shifts_mass():
+    import envs
+
+    a, b = envs.make("ShiftedPendulumContinuous-v0"), envs.make("ShiftedPendulumContinuous-v0", m=2.0)
+    oa, _ = a.reset(seed=1)
+    ob, _ = b.reset(seed=1)
+    np.testing.assert_array_equal(oa, ob)
+    ra = a.step(np.array([5.0]))  # clipped to 2
+    rb = b.step(np.array([2.0]))
+    assert not np.allclose(ra[0], rb[0])  # heavier pendulum, same torque: other motion
+    c = envs.make("ShiftedPendulumContinuous-v0")
+    c.reset(seed=1)
+    np.testing.assert_array_equal(c.step(np.array([2.0]))[0], ra[0])
