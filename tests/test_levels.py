@@ -248,6 +248,10 @@ def test_robust_envs_declare_shift_levels_and_others_none():
         "AmericanPutOption-v0",
         "ShiftedCartPole-v0",
         "ShiftedPendulum-v0",
+        "ShiftedPendulumContinuous-v0",
+        "ShiftedHopper-v0",
+        "ShiftedHalfCheetah-v0",
+        "ShiftedWalker2d-v0",
     }
     assert specs["SMAClike-3m-v0"].level_type is None
 
