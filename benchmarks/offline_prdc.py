@@ -42,7 +42,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
-from value_decomp_smaclike import child, run_dir_of  # noqa: E402  (one child for every run)
+from value_decomp_smaclike import run_dir_of  # noqa: E402  (one child for every run)
 
 
 def _finished(root: Path, key: str, budget: int) -> bool:
@@ -78,7 +78,14 @@ def _child_job(root: Path, config: Path, overrides: list[str], resume: bool) -> 
     if run_dir_of(root) is not None and not resume:
         sys.exit(f"{root} holds a run already: pass --resume to continue it (or delete it)")
     root.mkdir(parents=True, exist_ok=True)
-    return [sys.executable, str(HERE / "value_decomp_smaclike.py"), "--child", str(root), str(config), json.dumps(overrides)]
+    return [
+        sys.executable,
+        str(HERE / "value_decomp_smaclike.py"),
+        "--child",
+        str(root),
+        str(config),
+        json.dumps(overrides),
+    ]
 
 
 def dataset_path(datasets_dir: Path, env: str, quality: str) -> Path:
@@ -168,7 +175,9 @@ def markdown(result: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--envs", default="hopper,halfcheetah", help="pendulum, hopper, halfcheetah (configs/td3/<env>.yaml)")
+    ap.add_argument(
+        "--envs", default="hopper,halfcheetah", help="pendulum, hopper, halfcheetah (configs/td3/<env>.yaml)"
+    )
     ap.add_argument("--qualities", default="medium,medium-replay")
     ap.add_argument("--agents", default="prdc,td3bc,bc")
     ap.add_argument("--seeds", default="0,1,2")
