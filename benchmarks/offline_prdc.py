@@ -133,10 +133,13 @@ def claim(rows: list[dict[str, Any]]) -> list[str]:
         gap = r["score_mean"] - t["score_mean"]
         spread = r["score_std"] + t["score_std"]
         verdict = "above" if gap > 0 else "not above"
-        sure = "more than" if abs(gap) > spread else "less than"
+        if min(r["seeds"], t["seeds"]) < 2:
+            sure = "one seed on a side, so no spread to judge against"
+        else:
+            sure = ("more than" if abs(gap) > spread else "less than") + " the two standard deviations summed apart"
         out.append(
-            f"{env} {quality}: PRDC {verdict} TD3+BC ({r['score_mean']:.1f} vs {t['score_mean']:.1f}; {sure} the two "
-            f"standard deviations summed apart, seeds {r['seeds']} and {t['seeds']})"
+            f"{env} {quality}: PRDC {verdict} TD3+BC ({r['score_mean']:.1f} vs {t['score_mean']:.1f}; {sure}, "
+            f"seeds {r['seeds']} and {t['seeds']})"
         )
     return out
 
