@@ -1,0 +1,205 @@
+"""Our PRDC against d3rlpy's PRDC on the same Minari datasets, in one run.
+
+    python benchmarks/prdc_vs_d3rlpy.py --d3rlpy-python /path/to/venv/bin/python \\
+        --datasets datasets/shiftrl/hopper/medium-v0,datasets/shiftrl/halfcheetah/medium-v0 \\
+        [--steps 2000] [--score-dataset datasets/shiftrl/hopper/medium-v0 --score-steps 20000]
+
+d3rlpy 2.8 pins gymnasium 1.0.0, so it runs in its own interpreter
+(``python -m venv V && V/bin/pip install torch==2.13.0 && V/bin/pip install d3rlpy==2.8.1
+h5py``; torch first, so pip never resolves another torch) through
+benchmarks/d3rlpy_worker.py. Both sides run one torch thread, the same settings (alpha,
+beta by our preset for the env, standardised states, batch 256) and seed 0.
+
+Per dataset: gradient steps/s over ``--steps`` steps (index building excluded on both
+sides) and the nearest-neighbour cost of one 256-query batch near the data (ours: exact
+cKDTree; d3rlpy: sklearn NearestNeighbors, which goes brute force above 15 dims). The
+anchor is d3rlpy in the same run: the table reports ratios. Target: >= 2x faster per
+gradient step. Score: both trained ``--score-steps`` on ``--score-dataset``, then
+evaluated greedily on the nominal env, ``--episodes`` episodes with the same seeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+
+
+def ours(dataset: Path, steps: int, seed: int = 0) -> tuple[dict[str, Any], Any]:
+    import torch
+
+    torch.set_num_threads(1)
+    from agents.prdc.config import PRDCConfig
+    from agents.prdc.learner import PRDCLearner
+    from envs import datasets
+    from trainers.sampling import env_spaces
+
+    ds = datasets.load(dataset)
+    tr = ds.transitions()
+    learner = PRDCLearner(PRDCConfig(dataset=str(dataset)), env_spaces(ds.metadata["env_id"]), seed)
+    t0 = time.perf_counter()
+    learner.attach_dataset(tr)
+    build = time.perf_counter() - t0
+    rng = np.random.default_rng(seed)
+    n = len(tr["rewards"])
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        idx = rng.integers(0, n, 256)
+        learner.update({k: v[idx] for k, v in tr.items()})
+    fit = time.perf_counter() - t0
+    X = learner.index.points
+    keys = X[rng.integers(0, len(X), 256)] + rng.normal(0, 0.05, (256, X.shape[1]))
+    t0 = time.perf_counter()
+    for _ in range(5):
+        learner.index.query(keys)
+    nn = (time.perf_counter() - t0) / 5
+    return {"steps": steps, "steps_per_s": steps / fit, "index_build_s": build, "nn_seconds_per_batch": nn}, learner
+
+
+def d3rlpy(python: str, dataset: Path, steps: int, out: Path, alpha: float, beta: float) -> dict[str, Any]:
+    cmd = [python, str(HERE / "d3rlpy_worker.py"), str(dataset), str(out), "--steps", str(steps)]
+    cmd += ["--alpha", str(alpha), "--beta", str(beta)]
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        sys.exit(f"d3rlpy worker failed ({' '.join(cmd)}):\n{proc.stderr[-3000:]}")
+    return json.loads((out / "d3rlpy.json").read_text())
+
+
+class TorchScriptPolicy:
+    """d3rlpy's exported policy (its scalers inside) as our acting Policy."""
+
+    def __init__(self, path: Path) -> None:
+        import torch
+
+        self.module = torch.jit.load(str(path))
+
+    def initial_hidden(self, n: int) -> np.ndarray:
+        return np.zeros((n, 1, 0), np.float32)
+
+    def load_weights(self, weights: dict[str, Any]) -> None:
+        pass
+
+    def act(self, obs, mask, hidden, greedy, rng, state=None):
+        import torch
+
+        from agents.protocols import PolicyOutput
+
+        B = obs.shape[0]
+        with torch.no_grad():
+            a = self.module(torch.as_tensor(obs.reshape(B, -1), dtype=torch.float32)).numpy()
+        return PolicyOutput(a.reshape(B, 1, -1).astype(np.float32), hidden)
+
+
+def evaluate(policy: Any, env_id: str, episodes: int) -> float:
+    from trainers.sampling import RunnerGroup
+
+    group = RunnerGroup(env_id, {}, policy, 0, 0, 1)
+    try:
+        return float(group.evaluate(None, [None], episodes, [4242])[0]["return"].mean())
+    finally:
+        group.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--d3rlpy-python", default=os.environ.get("SHIFTRL_D3RLPY_PYTHON"), required=False)
+    ap.add_argument("--datasets", required=True, help="comma-separated Minari dataset directories")
+    ap.add_argument("--steps", type=int, default=2000)
+    ap.add_argument("--score-dataset")
+    ap.add_argument("--score-steps", type=int, default=20000)
+    ap.add_argument("--episodes", type=int, default=10)
+    ap.add_argument("--work", default=str(ROOT / "runs" / "benchmarks" / "prdc_vs_d3rlpy"))
+    ap.add_argument("--name", default="prdc_vs_d3rlpy")
+    ap.add_argument("--out", default=str(HERE / "results"))
+    args = ap.parse_args(argv)
+    if not args.d3rlpy_python:
+        sys.exit("--d3rlpy-python (or SHIFTRL_D3RLPY_PYTHON) is required: the interpreter of d3rlpy's own venv")
+    from agents.prdc.config import PRDCConfig
+    from envs import datasets
+    from trainers.io import atomic_write_json, atomic_write_text
+
+    work = Path(args.work)
+    rows = []
+    for d in map(Path, args.datasets.split(",")):
+        env_id = datasets.load(d).metadata["env_id"]
+        alpha, beta, _, _ = PRDCConfig(dataset=str(d)).resolved(env_id)
+        print(f"{time.strftime('%H:%M:%S')} speed on {d}", flush=True)
+        mine, _ = ours(d, args.steps)
+        theirs = d3rlpy(args.d3rlpy_python, d, args.steps, work / d.name / "speed", alpha, beta)
+        rows.append(
+            {
+                "dataset": str(d),
+                "transitions": theirs["transitions"],
+                "ours": mine,
+                "d3rlpy": theirs,
+                "speedup": mine["steps_per_s"] / theirs["steps_per_s"],
+                "nn_speedup": theirs["nn_seconds_per_batch"] / mine["nn_seconds_per_batch"],
+            }
+        )
+    score = None
+    if args.score_dataset:
+        d = Path(args.score_dataset)
+        env_id = datasets.load(d).metadata["env_id"]
+        alpha, beta, _, _ = PRDCConfig(dataset=str(d)).resolved(env_id)
+        print(f"{time.strftime('%H:%M:%S')} score on {d}: {args.score_steps} steps each", flush=True)
+        _, learner = ours(d, args.score_steps)
+        their = d3rlpy(args.d3rlpy_python, d, args.score_steps, work / d.name / "score", alpha, beta)
+        score = {
+            "dataset": str(d),
+            "steps": args.score_steps,
+            "episodes": args.episodes,
+            "ours_return": evaluate(learner.policy(), env_id, args.episodes),
+            "d3rlpy_return": evaluate(TorchScriptPolicy(work / d.name / "score" / "policy.pt"), env_id, args.episodes),
+            "d3rlpy_steps_per_s": their["steps_per_s"],
+        }
+    result = {
+        "name": args.name,
+        "date": dt.datetime.now().isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
+        "steps": args.steps,
+        "rows": rows,
+        "score": score,
+    }
+    lines = [
+        f"# {args.name}: our PRDC vs d3rlpy's PRDC (anchor), same datasets, one torch thread each",
+        "",
+        f"Measured {result['date']} on {result['machine']}; {args.steps} gradient steps per side per dataset.",
+        "",
+        "| dataset | transitions | ours steps/s | d3rlpy steps/s | speed-up (target >= 2x) | NN ms/batch ours | NN ms/batch d3rlpy |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['dataset']} | {r['transitions']} | {r['ours']['steps_per_s']:.1f} | {r['d3rlpy']['steps_per_s']:.1f} "
+            f"| {r['speedup']:.2f}x ({'met' if r['speedup'] >= 2 else 'missed'}) "
+            f"| {1000 * r['ours']['nn_seconds_per_batch']:.2f} | {1000 * r['d3rlpy']['nn_seconds_per_batch']:.2f} |"
+        )
+    if score:
+        lines += [
+            "",
+            f"Score after {score['steps']} gradient steps on {score['dataset']} (greedy, {score['episodes']} episodes, "
+            f"same seeds): ours {score['ours_return']:.1f}, d3rlpy {score['d3rlpy_return']:.1f}.",
+        ]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / f"{args.name}.json", result)
+    atomic_write_text(out / f"{args.name}.md", "\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
