@@ -172,6 +172,33 @@ def test_td3_acts_uniformly_during_warmup_then_with_bounded_noise():
     assert np.abs(noisy).max() <= 2.0
 
 
+def test_transition_replay_cuts_episodes_into_rows_and_keeps_the_newest():
+    from trainers.loops.off_policy import TransitionReplay
+
+    def episode(start, T, terminated):
+        obs = (start + np.arange(T, dtype=np.float32))[None, :, None, None]  # (1, T, N=1, 1)
+        return {
+            "obs": obs,
+            "next_obs": np.array([[[start + T]]], np.float32),
+            "actions": obs.copy(),
+            "rewards": np.ones((1, T)),
+            "terminated": np.eye(1, T, T - 1, dtype=bool) & terminated,
+            "truncated": np.eye(1, T, T - 1, dtype=bool) & (not terminated),
+            "filled": np.ones((1, T), bool),
+        }
+
+    r = TransitionReplay(5, np.random.default_rng(0))
+    r.add(episode(0, 3, True))
+    assert len(r) == 3
+    np.testing.assert_array_equal(r.data["next_observations"][:3, 0], [1, 2, 3])  # s' of the last step: next_obs
+    np.testing.assert_array_equal(r.data["terminals"][:3], [False, False, True])
+    r.add(episode(10, 8, False))  # more than the capacity at once
+    assert len(r) == 5 and r.added == 11
+    np.testing.assert_array_equal(np.sort(r.data["observations"][:, 0]), [13, 14, 15, 16, 17])
+    batch = r.sample(64)
+    np.testing.assert_array_equal(batch["next_observations"][:, 0], batch["observations"][:, 0] + 1)
+
+
 # -- the offline loop ------------------------------------------------------------------------
 def _run(tmp_path, name, overrides):
     from trainers.run import execute_run

@@ -203,8 +203,9 @@ class TransitionReplay:
         if key not in self.data:
             self.data[key] = np.zeros((self.capacity, *x.shape[1:]), x.dtype)
         n = len(x)
-        idx = (self.pos + np.arange(n)) % self.capacity
-        self.data[key][idx] = x[-self.capacity :] if n > self.capacity else x
+        keep = x[-self.capacity :]  # more rows than the capacity: the newest survive
+        start = (self.pos + n - len(keep)) % self.capacity
+        self.data[key][(start + np.arange(len(keep))) % self.capacity] = keep
         if key == self.KEYS[-1]:  # the last key of a row: advance once per add
             self.pos = int((self.pos + n) % self.capacity)
             self.size = min(self.size + n, self.capacity)
