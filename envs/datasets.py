@@ -206,7 +206,7 @@ def save(
     from minari.data_collector import EpisodeBuffer
     from minari.dataset.minari_storage import MinariStorage
 
-    path = Path(path)
+    path = Path(path).resolve()  # Minari's storage joins relative paths twice
     if path.exists() and not overwrite:
         raise DatasetError(f"dataset directory {path} already exists (pass overwrite=True / --overwrite)")
     _check_arrays(dataset, str(path))

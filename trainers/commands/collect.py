@@ -253,13 +253,19 @@ def _replay_episodes(run_dir: Path, up_to: int) -> Any:
     if not f.is_file():
         raise ConfigError(f"medium-replay: {f} is missing (train the behaviour run with checkpoint_buffer: true)")
     z = load_npz(f)
-    if int(z.get("added", len(z["rewards"]))) > len(z["rewards"]):
-        raise ConfigError(f"medium-replay: the replay buffer of {run_dir} wrapped around; use buffer_size >= env_steps")
-    n = min(up_to, len(z["rewards"]))
+    size = len(z["rewards"])
+    lost = max(int(z.get("added", size)) - size, 0)  # a wrapped FIFO lost its oldest rows
+    if lost:
+        pos = int(z["pos"])
+        z = {k: np.concatenate([v[pos:], v[:pos]]) if k not in ("pos", "added") else v for k, v in z.items()}
+    n = min(up_to - lost, size)  # rows hold env steps [lost, added) in order
     ends = np.flatnonzero(z["terminals"][:n] | z["timeouts"][:n]) + 1
-    if not len(ends):
-        raise ConfigError(f"medium-replay: no complete episode among the first {n} transitions of {f}")
-    starts = np.r_[0, ends[:-1]]
+    if lost:
+        first_end = np.flatnonzero(z["terminals"] | z["timeouts"])[0] + 1
+        ends = ends[ends > first_end]  # the oldest surviving episode is partial: drop it
+    if not len(ends) or n <= 0:
+        raise ConfigError(f"medium-replay: no complete episode among the first {up_to} transitions of {f}")
+    starts = np.r_[first_end if lost else 0, ends[:-1]]
     T = int((ends - starts).max())
     obs_shape, act_shape = z["observations"].shape[1:], z["actions"].shape[1:]
     k = len(ends)
