@@ -28,6 +28,24 @@ import numpy as np
 from envs.registry import EnvError
 
 
+def validate_shift(owner: str, shift: Mapping[str, Any], ranges: Mapping[str, tuple[float, float]]) -> dict[str, float]:
+    """Every entry of ``shift`` as a float inside its range, checked before any is applied
+    (a bad level leaves the physics as they were); EnvError names the problem."""
+    out: dict[str, float] = {}
+    for name, value in shift.items():
+        if name not in ranges:
+            raise EnvError(f"{owner}: unknown shift {name!r} (allowed: {list(ranges)})")
+        try:
+            v = float(value)
+        except (TypeError, ValueError) as exc:
+            raise EnvError(f"{owner}: shift {name}={value!r} is not a number") from exc
+        lo, hi = ranges[name]
+        if not lo <= v <= hi:
+            raise EnvError(f"{owner}: shift {name}={v} outside the scale range [{lo}, {hi}]")
+        out[name] = v
+    return out
+
+
 def shift_from_options(options: Mapping[str, Any] | None, owner: str) -> dict[str, Any]:
     """The shift a ``reset(options=...)`` asks for, from shift entries and/or a level.
 

@@ -22,7 +22,7 @@ from gymnasium.envs.classic_control.cartpole import CartPoleEnv
 from gymnasium.envs.classic_control.pendulum import PendulumEnv
 
 from envs.registry import EnvError
-from envs.robust.base import shift_from_options
+from envs.robust.base import shift_from_options, validate_shift
 
 
 class SimplexRBF:
@@ -76,19 +76,7 @@ class _ShiftedClassic(gymnasium.Env):
         self._t = 0
 
     def _set_shift(self, shift: dict[str, Any]) -> None:
-        # Validate every entry before applying any, so a bad level leaves the physics as they were.
-        lo, hi = self.scale_bounds
-        scales: dict[str, float] = {}
-        for name, value in shift.items():
-            if name not in self.shift_names:
-                raise EnvError(f"{type(self).__name__}: unknown shift {name!r} (allowed: {list(self.shift_names)})")
-            try:
-                v = float(value)
-            except (TypeError, ValueError) as exc:
-                raise EnvError(f"{type(self).__name__}: shift {name}={value!r} is not a number") from exc
-            if not lo <= v <= hi:
-                raise EnvError(f"{type(self).__name__}: shift {name}={v} outside the scale range [{lo}, {hi}]")
-            scales[name] = v
+        scales = validate_shift(type(self).__name__, shift, dict.fromkeys(self.shift_names, self.scale_bounds))
         for name, v in scales.items():
             self.shift[name] = v
             setattr(self.inner, name, self._nominal[name] * v)

@@ -21,8 +21,7 @@ from typing import Any
 import gymnasium
 import numpy as np
 
-from envs.registry import EnvError
-from envs.robust.base import shift_from_options
+from envs.robust.base import shift_from_options, validate_shift
 
 MASS_RANGE = (0.1, 3.0)
 FRICTION_RANGE = (0.1, 3.0)
@@ -72,18 +71,7 @@ class ShiftedMujoco(gymnasium.Env):
         self._t = 0
 
     def _set_shift(self, shift: dict[str, Any]) -> None:
-        scales: dict[str, float] = {}
-        for name, value in shift.items():
-            if name not in self._names:
-                raise EnvError(f"{type(self).__name__}: unknown shift {name!r} (allowed: {list(self._names)})")
-            try:
-                v = float(value)
-            except (TypeError, ValueError) as exc:
-                raise EnvError(f"{type(self).__name__}: shift {name}={value!r} is not a number") from exc
-            lo, hi = shift_range(name)
-            if not lo <= v <= hi:
-                raise EnvError(f"{type(self).__name__}: shift {name}={v} outside the scale range [{lo}, {hi}]")
-            scales[name] = v
+        scales = validate_shift(type(self).__name__, shift, {n: shift_range(n) for n in self._names})
         self.shift.update(scales)
         m = self.inner.model
         m.geom_friction[:, 0] = self._nominal_friction * self.shift["friction"]
