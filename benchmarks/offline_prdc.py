@@ -88,6 +88,17 @@ def _child_job(root: Path, config: Path, overrides: list[str], resume: bool) -> 
     ]
 
 
+def _env_floats(text: str, names: list[str], flag: str) -> dict[str, float]:
+    """'halfcheetah=2,hopper=0' -> {name: value}; names must be among ``names``."""
+    out = {}
+    for item in filter(None, text.split(",")):
+        name, sep, value = item.partition("=")
+        if not sep or name not in names:
+            sys.exit(f"{flag}: expected NAME=VALUE with NAME among {names}, got {item!r}")
+        out[name] = float(value)
+    return out
+
+
 def dataset_path(datasets_dir: Path, env: str, quality: str) -> Path:
     return datasets_dir / "shiftrl" / env / f"{quality}-v0"
 
@@ -151,14 +162,22 @@ def markdown(result: dict[str, Any]) -> str:
         f"Measured {result['date']} on {result['machine']}. Behaviour: online TD3, {result['behaviour_steps']} env steps "
         f"per robot; datasets of about {result['transitions']} transitions; {result['gradient_steps']} gradient steps "
         "per offline run. Scores are 100 x (R - random) / (best TD3 snapshot - random); these are not D4RL's "
-        "datasets or reference scores.",
+        "datasets or reference scores."
+        + (
+            " PRDC's nearest-neighbour search is approximate (cKDTree eps) on: "
+            + ", ".join(f"{k} eps={v:g}" for k, v in result.get("nn_eps", {}).items())
+            + "; exact elsewhere."
+            if result.get("nn_eps")
+            else " PRDC's nearest-neighbour search is exact."
+        ),
         "",
-        "| env | quality | agent | seeds | normalised score | dataset return |",
-        "|---|---|---|---|---|---|",
+        "| env | quality | agent | seeds | gradient steps | normalised score | dataset return |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in result["table"]:
         lines.append(
-            f"| {r['env']} | {r['quality']} | {r['agent']} | {r['seeds']} | {r['score_mean']:.1f} +- {r['score_std']:.1f} "
+            f"| {r['env']} | {r['quality']} | {r['agent']} | {r['seeds']} | {r['gradient_steps']} "
+            f"| {r['score_mean']:.1f} +- {r['score_std']:.1f} "
             f"| {r['dataset_return']:.1f} |"
         )
     lines += ["", "Return under shifted dynamics (mean +- std over seeds; the policy saw nominal data only):", ""]
@@ -188,6 +207,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--transitions", type=int, default=200_000)
     ap.add_argument("--gradient-steps", type=int, default=100_000)
     ap.add_argument("--eval-episodes", type=int, default=10)
+    ap.add_argument(
+        "--budget",
+        default="",
+        help="gradient steps per agent where they differ from --gradient-steps, e.g. rllib_cql=3000",
+    )
+    ap.add_argument(
+        "--nn-eps",
+        default="",
+        help="approximate nearest-neighbour search for PRDC per env, e.g. halfcheetah=2 (default: exact everywhere)",
+    )
     ap.add_argument("--parallel", type=int, default=2, help="runs at a time (one core each)")
     ap.add_argument("--runs-dir", default=str(ROOT / "runs" / "benchmarks"))
     ap.add_argument("--datasets-dir", default=str(ROOT / "datasets"))
@@ -203,6 +232,8 @@ def main(argv: list[str] | None = None) -> None:
     qualities = args.qualities.split(",")
     agents = args.agents.split(",")
     seeds = [int(s) for s in args.seeds.split(",")]
+    nn_eps = _env_floats(args.nn_eps, envs_, "--nn-eps")
+    budget = {a: int(v) for a, v in _env_floats(args.budget, agents, "--budget").items()}
     base = Path(args.runs_dir) / args.name
     data_dir = Path(args.datasets_dir)
     behaviour = {e: base / f"behaviour__{e}" for e in envs_}
@@ -229,17 +260,25 @@ def main(argv: list[str] | None = None) -> None:
         jobs = []
         for (e, q, a, s), root in runs.items():
             cfg_path = ROOT / "configs" / a / f"{e}-{q}.yaml"
-            if _finished(root, "gradient_steps", args.gradient_steps):
+            steps = budget.get(a, args.gradient_steps)
+            if _finished(root, "gradient_steps", steps):
                 continue
+            if not cfg_path.is_file():
+                sys.exit(f"no config {cfg_path} for agent {a} on {e} {q}")
             ov = [
                 f"seed={s}",
                 f"runs_dir={root}",
                 f"agent_config.dataset={dataset_path(data_dir, e, q)}",
-                f"agent_config.gradient_steps={args.gradient_steps}",
-                f"eval.every={max(args.gradient_steps // 10, 1)}",
+                f"agent_config.gradient_steps={steps}",
+                f"eval.every={max(steps // 10, 1)}",
                 f"eval.episodes={args.eval_episodes}",
-                "ray.num_workers=0",
             ]
+            if not a.startswith("rllib_"):
+                ov.append("ray.num_workers=0")  # RLlib's data pipeline keeps its extra CPU
+            if a.startswith("rllib_"):
+                ov.append(f"agent_config.updates_per_iteration={min(500, max(steps // 10, 1))}")
+            if a == "prdc" and e in nn_eps:
+                ov.append(f"agent_config.nn_eps={nn_eps[e]}")
             jobs.append((f"{e} {q} {a} seed {s}", _child_job(root, cfg_path, ov, args.resume), root / "benchmark.log"))
         _pool(jobs, args.parallel)
     table = summarise(runs)
@@ -251,6 +290,8 @@ def main(argv: list[str] | None = None) -> None:
         "transitions": args.transitions,
         "gradient_steps": args.gradient_steps,
         "seeds": seeds,
+        "nn_eps": nn_eps,
+        "budget": budget,
         "table": table,
         "claim": claim(table),
     }

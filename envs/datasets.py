@@ -317,6 +317,15 @@ def _resolve(path: Path) -> Path:
     return path
 
 
+def fingerprint(path: str | os.PathLike) -> str:
+    """sha256 of a dataset's metadata.json, which records the sha256 of its data file: a
+    cheap key for anything derived from the dataset (conversions, caches)."""
+    meta = _resolve(Path(path)) / METADATA
+    if not meta.is_file():
+        raise DatasetError(f"dataset {path}: missing {METADATA}")
+    return hashlib.sha256(meta.read_bytes()).hexdigest()
+
+
 def load(path: str | os.PathLike) -> Dataset:
     """Reads and validates a dataset directory (see module docstring)."""
     import h5py

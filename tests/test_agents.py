@@ -172,8 +172,35 @@ def _contract_offline(name, tmp_path):
         torch.testing.assert_close(x, y, rtol=0, atol=0)
 
 
+def _contract_rllib_offline(name, tmp_path):
+    """RLlib's offline modules (built without Ray): weights saved with torch.save reload
+    (weights_only) into the same greedy policy, whose actions respect the env's bounds."""
+    import io
+
+    import torch
+
+    from trainers.loops.rllib_offline import RLlibOfflinePolicy, action_bounds, build_module
+    from trainers.sampling import EnvRunner
+
+    data = ROOT / "tests" / "fixtures" / "pendulum" / "medium-replay-v0"
+    cfg = load_config(None, [f"agent={name}", f"env.id={CONTINUOUS}", f"agent_config.dataset={data}"])
+    low, high = action_bounds(cfg)
+    policy = RLlibOfflinePolicy(build_module(cfg), low, high)
+    probe = EnvRunner(CONTINUOUS, {}, 4, 0, 0, policy).episodes(2)[0]
+    buf = io.BytesIO()
+    torch.save({k: torch.as_tensor(v) for k, v in policy.module.get_state().items()}, buf)
+    buf.seek(0)
+    other = RLlibOfflinePolicy(build_module(cfg), low, high)
+    other.load_weights(torch.load(buf, weights_only=True))
+    actions = _greedy(policy, probe)
+    np.testing.assert_array_equal(actions, _greedy(other, probe))
+    assert np.all(actions >= low) and np.all(actions <= high)
+    # RLlib's learner owns update(); its losses are checked in tests/test_rllib_offline.py
+
+
 CONTRACTS = {
     "offline": _contract_offline,
+    "rllib_offline": _contract_rllib_offline,
     "on_policy": _contract_online,
     "off_policy": _contract_off_policy,
     "closed_form": _contract_closed_form,

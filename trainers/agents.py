@@ -15,7 +15,9 @@ closed_form    per replication: collect (or load) data, fit in closed form, eval
                a shift grid (R2PVI's linear pipeline)
 offline        gradient steps on batches of a fixed Minari dataset; greedy evaluation over
                the shift grid on rollout actors (PRDC, TD3+BC, BC)
-rllib          RLlib's own algorithm runs the env (trainers/loops/rllib.py, the one adapter)
+rllib          RLlib's own algorithm runs the env (trainers/loops/rllib.py)
+rllib_offline  RLlib's own offline algorithm (CQL, IQL, BC) reads the dataset through
+               RLlib's offline API; evaluated like ``offline`` (trainers/loops/rllib_offline.py)
 =============  ===========================================================================
 
 Entry points are strings (``"package.module:Attr"``) so registering stays cheap and the
@@ -37,13 +39,14 @@ from typing import Any, Literal
 import envs
 from envs.registry import entry_point_modules, load_entry_point
 
-Loop = Literal["on_policy", "off_policy", "closed_form", "offline", "rllib"]
+Loop = Literal["on_policy", "off_policy", "closed_form", "offline", "rllib", "rllib_offline"]
 LOOPS: dict[str, str] = {
     "on_policy": "trainers.loops.on_policy",
     "off_policy": "trainers.loops.off_policy",
     "closed_form": "trainers.loops.closed_form",
     "offline": "trainers.loops.offline",
     "rllib": "trainers.loops.rllib",
+    "rllib_offline": "trainers.loops.rllib_offline",
 }
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -111,8 +114,9 @@ def register_agent(
     Args:
         name: lower-case identifier, e.g. ``"ppo"``.
         config: ``"package.module:ConfigClass"`` (a frozen dataclass, one docstring per field).
-        loop: ``"on_policy"``, ``"off_policy"``, ``"closed_form"`` or ``"rllib"``.
-        learner: ``"package.module:factory"`` building the learner (None for rllib).
+        loop: a key of ``LOOPS`` (``"on_policy"``, ``"off_policy"``, ``"closed_form"``,
+            ``"offline"``, ``"rllib"``, ``"rllib_offline"``).
+        learner: ``"package.module:factory"`` building the learner (None for the RLlib loops).
         env_kinds: env kinds the agent accepts.
         description: one line for ``shiftrl agents``.
         defaults: config values that define this name (shared learners).
@@ -125,7 +129,7 @@ def register_agent(
         raise AgentError(f"agent name {name!r} must be lower-case letters, digits and '_' (e.g. 'my_ppo')")
     if loop not in LOOPS:
         raise AgentError(f"agent {name!r}: loop must be one of {sorted(LOOPS)}, got {loop!r}")
-    if loop != "rllib" and not learner:
+    if not loop.startswith("rllib") and not learner:
         raise AgentError(f"agent {name!r}: loop {loop!r} needs a learner factory 'package.module:function'")
     for ep in (config, learner):
         if ep is not None and ":" not in ep:
@@ -297,3 +301,16 @@ register_agent(
     env_kinds=("gymnasium",),
     description="TD3 (Fujimoto et al. 2018), online: the behaviour-policy learner behind `shiftrl collect`'s datasets",
 )
+for _name, _algorithm, _doc in (
+    ("rllib_cql", "cql", "RLlib's own CQL (Kumar et al. 2020) on a ShiftRL dataset, through RLlib's offline API"),
+    ("rllib_iql", "iql", "RLlib's own IQL (Kostrikov et al. 2022) on a ShiftRL dataset, through RLlib's offline API"),
+    ("rllib_bc", "bc", "RLlib's own BC on a ShiftRL dataset, through RLlib's offline API"),
+):
+    register_agent(
+        _name,
+        config="trainers.loops.rllib_offline:RLlibOfflineConfig",
+        loop="rllib_offline",
+        env_kinds=("gymnasium",),
+        description=_doc,
+        defaults={"algorithm": _algorithm},
+    )

@@ -77,7 +77,6 @@ def normalized_score(ret: float, meta: dict[str, Any]) -> float | None:
 
 
 def run(cfg: ExperimentConfig, run_dir: Path, ctx: RunContext) -> dict[str, Any]:
-    from trainers.evaluation import eval_scalars, evaluate_policy
     from trainers.sampling import RunnerGroup
 
     a = cfg.agent_config
@@ -110,21 +109,7 @@ def run(cfg: ExperimentConfig, run_dir: Path, ctx: RunContext) -> dict[str, Any]
     losses: dict[str, float] = {}
 
     def evaluate(steps: int) -> str:
-        result = evaluate_policy(group, learner.weights(), cfg, seed=cfg.seed + 10_000)
-        tags = {k: v for k, v in eval_scalars(result).items() if not k.endswith("win_rate")}
-        ret = result["overall"]["return"]["mean"]
-        score = normalized_score(ret, ds.metadata)
-        if score is not None:
-            tags["eval/greedy/normalized_score"] = score
-        tb.scalars("main", tags, steps)
-        loop["evals"].append({"gradient_steps": steps, **result, "normalized_score": score})
-        loop["history"].append({"gradient_steps": steps, "episodic_return": ret, "eval_return": ret, **losses})
-        loop["next_eval"] = steps + cfg.eval.every if cfg.eval.every else None
-        per = result["points"]
-        text = f" | greedy return {ret:.1f}" + (f" (score {score:.1f})" if score is not None else "")
-        if len(per) > 1:
-            text += " | " + ", ".join(f"{k} {p['return']['mean']:.1f}" for k, p in per.items())
-        return text
+        return evaluate_into(loop, group, learner.weights(), cfg, ds.metadata, tb, steps, losses)
 
     try:
         while loop["steps"] < a.gradient_steps:
@@ -156,6 +141,39 @@ def run(cfg: ExperimentConfig, run_dir: Path, ctx: RunContext) -> dict[str, Any]
         tb.close()
         group.close()
     return write_results(cfg, run_dir, loop, ds)
+
+
+def evaluate_into(
+    loop: dict[str, Any],
+    group: Any,
+    weights: dict[str, Any] | None,
+    cfg: ExperimentConfig,
+    metadata: dict[str, Any],
+    tb: TBLogger,
+    steps: int,
+    losses: dict[str, float],
+) -> str:
+    """One greedy evaluation over the config's eval set at ``steps`` gradient steps: its
+    tags (pooled and per shift, normalised score), a row in ``loop["history"]`` and
+    ``loop["evals"]``, the next evaluation's step; returns the progress text. Shared by
+    every loop that learns from a fixed dataset (offline, rllib_offline)."""
+    from trainers.evaluation import eval_scalars, evaluate_policy
+
+    result = evaluate_policy(group, weights, cfg, seed=cfg.seed + 10_000)
+    tags = {k: v for k, v in eval_scalars(result).items() if not k.endswith("win_rate")}
+    ret = result["overall"]["return"]["mean"]
+    score = normalized_score(ret, metadata)
+    if score is not None:
+        tags["eval/greedy/normalized_score"] = score
+    tb.scalars("main", tags, steps)
+    loop["evals"].append({"gradient_steps": steps, **result, "normalized_score": score})
+    loop["history"].append({"gradient_steps": steps, "episodic_return": ret, "eval_return": ret, **losses})
+    loop["next_eval"] = steps + cfg.eval.every if cfg.eval.every else None
+    per = result["points"]
+    text = f" | greedy return {ret:.1f}" + (f" (score {score:.1f})" if score is not None else "")
+    if len(per) > 1:
+        text += " | " + ", ".join(f"{k} {p['return']['mean']:.1f}" for k, p in per.items())
+    return text
 
 
 def _config_dict(cfg: ExperimentConfig) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """RLlib's own PPO on ShiftRL's PettingZoo envs: one shared, action-masked policy.
 
-This is the one adapter between ShiftRL and RLlib's new API stack (RLModule / Learner /
-EnvRunner), whose API churns between minor releases (../shared/STYLE.md). The env goes
+This module and trainers/loops/rllib_offline.py (RLlib's CQL, IQL and BC on our datasets)
+are the only places that touch RLlib's new API stack (RLModule / Learner / EnvRunner),
+whose API churns between minor releases (../shared/STYLE.md). The env goes
 through RLlib's ``ParallelPettingZooEnv`` wrapper; the only change is renaming the
 observation key "observation" to "observations", which RLlib's ActionMaskingTorchRLModule
 (ray.rllib.examples.rl_modules.classes.action_masking_rlm) expects. Masked logits mean PPO
