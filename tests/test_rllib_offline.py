@@ -89,6 +89,10 @@ def test_rllib_bc_runs_on_gradient_steps_evaluates_the_shift_grid_and_resumes(ra
     ).is_file()
     # `shiftrl evaluate` reloads policy.pt (weights_only) and reproduces the last evaluation
     assert evaluate(str(run))["overall"] == res["eval"]["overall"]
+    from trainers.commands.compare import compare
+
+    md = compare([str(run)], str(tmp_path / "cmp"))  # its x-axis is gradient steps, said so
+    assert f"| {run.name} | 400 gradient steps |" in md and "m=2" in md
 
     (again,) = train(None, ["agent_config.gradient_steps=600"], resume=str(run), force=True)
     res2 = json.loads((again / "results.json").read_text())

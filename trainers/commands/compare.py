@@ -18,7 +18,8 @@ from trainers.io import atomic_write_text
 @dataclass
 class _Collected:
     shift: list[tuple[str, str, list, list, list]] = field(default_factory=list)  # name, param, xs, means, stds
-    curves: list[tuple[str, list, list, list]] = field(default_factory=list)  # name, steps, returns, win rates
+    # name, steps, returns, win rates, x-axis ("env steps", or "gradient steps" for offline runs)
+    curves: list[tuple[str, list, list, list, str]] = field(default_factory=list)
     points: list[tuple[str, str, dict[str, tuple[float, float, float]]]] = field(default_factory=list)
 
 
@@ -53,12 +54,14 @@ def _collect(targets: list[str]) -> _Collected:
                 c.shift.append((f"{name}/{label}", res["shift_name"], res["shifts"], m["mean"], m["std"]))
         elif kind == "learning_curve":
             h = res["history"]
+            axis = "gradient steps" if res.get("x_axis") == "gradient_steps" else "env steps"
             c.curves.append(
                 (
                     name,
                     [r.get("env_steps", r.get("gradient_steps")) for r in h],  # offline runs: gradient steps
                     [r["episodic_return"] for r in h],
                     [r.get("win_rate") for r in h],
+                    axis,
                 )
             )
             if res.get("eval"):
@@ -111,13 +114,17 @@ def compare(targets: list[str], out_dir: str = "comparison") -> str:
         plt.close(fig)
         sections.append("\n".join(rows))
     if c.curves:
-        rows = ["| run | env steps | return (last 100 episodes) | win rate |", "|---|---|---|---|"]
+        axes_used = sorted({axis for *_, axis in c.curves})
+        # online runs: the return of the last 100 training episodes; offline: the last greedy evaluation
+        head = "| run | env steps | return (last 100 episodes) | win rate |"
+        if axes_used != ["env steps"]:
+            head = "| run | steps | return (last 100 episodes; offline: last evaluation) | win rate |"
+        rows = [head, "|---|---|---|---|"]
         fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-        for name, steps, rets, wins in c.curves:
+        for name, steps, rets, wins, axis in c.curves:
             w = wins[-1] if wins and wins[-1] is not None else float("nan")
-            rows.append(
-                f"| {name} | {steps[-1] if steps else 0} | {rets[-1] if rets else float('nan'):.3f} | {w:.2f} |"
-            )
+            last = f"{steps[-1] if steps else 0}" + ("" if axes_used == ["env steps"] else f" {axis}")
+            rows.append(f"| {name} | {last} | {rets[-1] if rets else float('nan'):.3f} | {w:.2f} |")
             axes[0].plot(steps, rets, label=name)
             if any(x is not None for x in wins):
                 axes[1].plot(steps, [np.nan if x is None else x for x in wins], label=name)
@@ -125,10 +132,11 @@ def compare(targets: list[str], out_dir: str = "comparison") -> str:
                 tags = {"charts/episodic_return": r} | ({} if x is None else {"charts/win_rate": x})
                 tb.scalars(name, tags, s)
         for ax, label in zip(axes, ("episodic return", "win rate")):
-            ax.set_xlabel("env steps")
+            ax.set_xlabel(" / ".join(axes_used))
             ax.set_ylabel(label)
             ax.grid(alpha=0.3)
-            ax.legend(fontsize=7)
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(fontsize=7)
         fig.tight_layout()
         fig.savefig(out / "curves.png", dpi=120)
         plt.close(fig)
