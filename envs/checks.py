@@ -19,13 +19,13 @@ from envs.registry import EnvSpec
 def _gym_rollout(env: Any, seed: int, steps: int, actions_seed: int = 123) -> list[Any]:
     env.action_space.seed(actions_seed)
     obs, _ = env.reset(seed=seed)
-    trace: list[Any] = [np.asarray(obs).tolist()]
+    trace: list[Any] = [_tolist(obs)]
     for _ in range(steps):
         obs, r, term, trunc, _ = env.step(env.action_space.sample())
-        trace.append((np.asarray(obs).tolist(), float(r), bool(term), bool(trunc)))
+        trace.append((_tolist(obs), float(r), bool(term), bool(trunc)))
         if term or trunc:
             obs, _ = env.reset()
-            trace.append(np.asarray(obs).tolist())
+            trace.append(_tolist(obs))
     return trace
 
 

@@ -249,6 +249,7 @@ def _ensure_builtins() -> None:
     # `import envs.registry` cheap for workers that only need load_entry_point.
     importlib.import_module("envs.robust")
     importlib.import_module("envs.smaclike")
+    importlib.import_module("envs.cave")
     # User envs from SHIFTRL_PLUGINS and installed entry points, in every process that
     # looks an env up (Ray workers included); each module is imported once.
     load_plugins(())

@@ -102,6 +102,13 @@ def _parser() -> argparse.ArgumentParser:
     k.add_argument("--overwrite", action="store_true")
     k.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE")
 
+    m = sub.add_parser("make-levels", help="generate a procedural env's level sets as level-set files")
+    m.add_argument("family", choices=["cave"], help="cave: DRED's Cave Escape sets (train, test, edge cases)")
+    m.add_argument("--out", required=True, help="directory for <set>.json files")
+    m.add_argument("--set", dest="sets", action="append", default=[], help="only this set (repeatable)")
+    m.add_argument("--per-family", type=int, help="levels per layout family (default: each set's own size)")
+    m.add_argument("--overwrite", action="store_true")
+
     v = sub.add_parser("convert-dataset", help="rewrite an old episodes.npz dataset in Minari's format")
     v.add_argument("old", help="directory with episodes.npz and metadata.json")
     v.add_argument("new", help="Minari dataset directory to write")
@@ -178,6 +185,15 @@ def _dispatch(args: argparse.Namespace) -> None:
             print(f"{args.check}: API, determinism and pickling checks passed")
         else:
             print(list_envs())
+    elif args.command == "make-levels":
+        from envs.cave.sets import SETS, build_sets
+
+        unknown = sorted(set(args.sets) - set(SETS))
+        if unknown:
+            raise ConfigError(f"make-levels --set {unknown}: unknown set(s); expected among {list(SETS)}")
+        if args.per_family is not None and args.per_family < 1:
+            raise ConfigError(f"make-levels --per-family must be >= 1, got {args.per_family}")
+        build_sets(args.out, args.sets or None, args.per_family, args.overwrite)
     elif args.command == "agents":
         from trainers.commands.listing import list_agents
 
