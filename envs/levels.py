@@ -148,7 +148,9 @@ def save_level_set(level_set: LevelSet, path: str | os.PathLike, overwrite: bool
     """
     path = Path(path)
     if path.exists() and not overwrite:
-        raise LevelError(f"level set {path} already exists (overwrite=True, or --overwrite on the command line, replaces it)")
+        raise LevelError(
+            f"level set {path} already exists (overwrite=True, or --overwrite on the command line, replaces it)"
+        )
     entries = _entries(level_set)
     doc = {
         "format": FORMAT,
