@@ -201,3 +201,32 @@ def test_make_levels_command_errors_name_the_set(tmp_path):
     assert main(["make-levels", "cave", "--out", str(tmp_path), "--set", "trian"]) == 2
     assert main(["make-levels", "cave", "--out", str(tmp_path), "--set", "edge_unseen", "--per-family", "2"]) == 0
     assert (tmp_path / "edge_unseen.json").is_file()
+
+
+def test_full_grid_encoding_round_trips_through_minigrid():
+    from minigrid.core.grid import Grid
+    from minigrid.core.world_object import Floor, Goal, Lava, Wall
+
+    from envs.cave.env import decode_grid, encode_grid
+
+    for family in FAMILIES:
+        lvl = generate(family, 7)
+        arr = encode_grid(lvl)
+        grid, _ = Grid.decode(arr)
+        np.testing.assert_array_equal(grid.encode(), arr)
+        assert decode_grid(arr, lvl.start, lvl.direction) == lvl
+        r, c = lvl.goal
+        assert isinstance(grid.get(c, r), Goal)  # MiniGrid indexes (x = column, y = row)
+        kinds = {Wall: WALL, Lava: LAVA}
+        for (rr, cc), code in np.ndenumerate(lvl.tiles):
+            obj = grid.get(cc, rr)
+            if code == MOSS:
+                assert isinstance(obj, Floor) and obj.color == "green" and obj.can_overlap()
+            elif code == EMPTY:
+                assert obj is None or (rr, cc) == lvl.goal
+            else:
+                assert kinds[type(obj)] == code
+    bad = encode_grid(generate("maze", 0))
+    bad[3, 3] = (6, 2, 0)  # a blue ball
+    with pytest.raises(CaveLevelError, match="MiniGrid object 6 colour 2"):
+        decode_grid(bad, (1, 1))

@@ -64,6 +64,39 @@ FWD = (VIEW - 1 - _VJ).ravel()  # steps ahead of the agent
 LAT = (_VI - VIEW // 2).ravel()  # steps to its right
 
 
+def encode_grid(level: CaveLevel) -> np.ndarray:
+    """The whole level in MiniGrid's ``Grid.encode()`` layout: (width, height, 3) uint8
+    indexed [x = column, y = row], goal included, agent not drawn (MiniGrid keeps the agent
+    out of the grid too). ``minigrid.core.grid.Grid.decode`` reads it back exactly."""
+    tiles = level.tiles.copy()
+    tiles[level.goal] = GOAL
+    return ENCODING[tiles].transpose(1, 0, 2).copy()
+
+
+def decode_grid(array: np.ndarray, start: tuple[int, int], direction: int = 0) -> CaveLevel:
+    """The inverse of :func:`encode_grid` (MiniGrid's start position is not in its grid)."""
+    a = np.asarray(array)
+    if a.ndim != 3 or a.shape[2] != 3:
+        raise CaveLevelError(f"a MiniGrid encoding is (width, height, 3), got shape {a.shape}")
+    obj, colour = a[..., 0].T, a[..., 1].T  # to [row, col]
+    tiles = np.full(obj.shape, -1, np.int8)
+    tiles[obj == 1] = EMPTY
+    tiles[obj == 2] = WALL
+    tiles[obj == 9] = LAVA
+    tiles[(obj == 3) & (colour == 1)] = MOSS
+    goals = np.argwhere(obj == 8)
+    if len(goals) != 1:
+        raise CaveLevelError(f"a Cave Escape grid has one goal, this one has {len(goals)}")
+    tiles[tuple(goals[0])] = EMPTY
+    if (tiles < 0).any():
+        r, c = np.argwhere(tiles < 0)[0]
+        raise CaveLevelError(
+            f"cell (row {r}, col {c}) holds MiniGrid object {int(obj[r, c])} colour {int(colour[r, c])}, "
+            "not one of Cave Escape's tiles (empty, wall, lava, green floor = moss, goal)"
+        )
+    return CaveLevel(tiles, (int(goals[0][0]), int(goals[0][1])), start, direction)
+
+
 def level_from(
     options: dict[str, Any] | None, size: int, families: Sequence[str], rng: np.random.Generator
 ) -> CaveLevel:
