@@ -230,3 +230,49 @@ def test_full_grid_encoding_round_trips_through_minigrid():
     bad[3, 3] = (6, 2, 0)  # a blue ball
     with pytest.raises(CaveLevelError, match="MiniGrid object 6 colour 2"):
         decode_grid(bad, (1, 1))
+
+
+def test_observations_rewards_and_ends_equal_minigrids_own_env():
+    """Our env against minigrid's MiniGridEnv holding the same level (its grid decoded from
+    our encoding, view 5, see-through walls): same images, directions, rewards and ends
+    under the same random actions, all 7 actions included."""
+    from minigrid.core.grid import Grid
+    from minigrid.core.mission import MissionSpace
+    from minigrid.minigrid_env import MiniGridEnv
+
+    from envs.cave.env import encode_grid
+
+    class Reference(MiniGridEnv):
+        def __init__(self, level):
+            self.level = level
+            super().__init__(
+                mission_space=MissionSpace(mission_func=lambda: "escape"),
+                grid_size=level.size,
+                max_steps=max_steps(level.size),
+                agent_view_size=5,
+                see_through_walls=True,
+            )
+
+        def _gen_grid(self, width, height):
+            self.grid, _ = Grid.decode(encode_grid(self.level))
+            self.agent_pos = (self.level.start[1], self.level.start[0])
+            self.agent_dir = self.level.direction
+
+    rng = np.random.default_rng(0)
+    ends = {"goal": 0, "lava": 0, "time": 0}
+    for seed in range(40):
+        lvl = generate(FAMILIES[seed % 4], seed, size=7 + 2 * (seed % 3))
+        ref, ours = Reference(lvl), CaveEscapeEnv(size=lvl.size)
+        o_ref, _ = ref.reset(seed=0)
+        o_ours, _ = ours.reset(seed=0, options={"level": lvl.to_params()})
+        for _ in range(max_steps(lvl.size)):
+            np.testing.assert_array_equal(o_ours["image"], o_ref["image"])
+            assert o_ours["direction"] == o_ref["direction"]
+            a = int(rng.integers(7)) if rng.random() < 0.2 else int(rng.integers(3))
+            o_ref, r_ref, te_ref, tr_ref, _ = ref.step(a)
+            o_ours, r, te, tr, _ = ours.step(a)
+            assert r == pytest.approx(r_ref) and te == te_ref and tr == (tr_ref and not te_ref)
+            if te or tr:
+                ends["goal" if r > 0 else "lava" if te else "time"] += 1
+                break
+    assert min(ends.values()) > 0, ends  # every kind of ending was compared
