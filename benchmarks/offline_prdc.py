@@ -171,6 +171,13 @@ def markdown(result: dict[str, Any]) -> str:
             else " PRDC's nearest-neighbour search is exact."
         ),
         "",
+        (
+            f"**Partial: {result['runs_finished']} of {result['runs_planned']} planned runs finished**; rerun "
+            "with --resume to finish the rest."
+            if result.get("runs_finished", 0) < result.get("runs_planned", 0)
+            else f"All {result.get('runs_planned', 0)} planned runs finished."
+        ),
+        "",
         "| env | quality | agent | seeds | gradient steps | normalised score | dataset return |",
         "|---|---|---|---|---|---|---|",
     ]
@@ -203,6 +210,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--qualities", default="medium,medium-replay")
     ap.add_argument("--agents", default="prdc,td3bc,bc")
     ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--seeds-for", default="", help="fewer seeds for some agents, e.g. bc=0 or bc=0:1")
     ap.add_argument("--behaviour-steps", type=int, help="TD3 env steps (default: the td3 config's)")
     ap.add_argument("--transitions", type=int, default=200_000)
     ap.add_argument("--gradient-steps", type=int, default=100_000)
@@ -237,7 +245,20 @@ def main(argv: list[str] | None = None) -> None:
     base = Path(args.runs_dir) / args.name
     data_dir = Path(args.datasets_dir)
     behaviour = {e: base / f"behaviour__{e}" for e in envs_}
-    runs = {(e, q, a, s): base / f"{e}__{q}__{a}__{s}" for s in seeds for e in envs_ for q in qualities for a in agents}
+    seeds_for = {a: seeds for a in agents}
+    for item in filter(None, args.seeds_for.split(",")):
+        name, sep, value = item.partition("=")
+        if not sep or name not in agents:
+            sys.exit(f"--seeds-for: expected AGENT=S1:S2 with AGENT among {agents}, got {item!r}")
+        seeds_for[name] = [int(x) for x in value.split(":")]
+    runs = {
+        (e, q, a, s): base / f"{e}__{q}__{a}__{s}"
+        for s in seeds
+        for e in envs_
+        for q in qualities
+        for a in agents
+        if s in seeds_for[a] and (ROOT / "configs" / a / f"{e}-{q}.yaml").is_file()  # e.g. RLlib: hopper medium
+    }
     if not args.report_only:
         jobs = []
         for e, root in behaviour.items():
@@ -263,8 +284,6 @@ def main(argv: list[str] | None = None) -> None:
             steps = budget.get(a, args.gradient_steps)
             if _finished(root, "gradient_steps", steps):
                 continue
-            if not cfg_path.is_file():
-                sys.exit(f"no config {cfg_path} for agent {a} on {e} {q}")
             ov = [
                 f"seed={s}",
                 f"runs_dir={root}",
@@ -282,7 +301,10 @@ def main(argv: list[str] | None = None) -> None:
             jobs.append((f"{e} {q} {a} seed {s}", _child_job(root, cfg_path, ov, args.resume), root / "benchmark.log"))
         _pool(jobs, args.parallel)
     table = summarise(runs)
+    done = sum(r["seeds"] for r in table)
     result = {
+        "runs_planned": len(runs),
+        "runs_finished": done,
         "name": args.name,
         "date": dt.datetime.now().isoformat(timespec="seconds"),
         "machine": f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
