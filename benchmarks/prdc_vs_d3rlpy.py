@@ -139,7 +139,8 @@ def main(argv: list[str] | None = None) -> None:
         alpha, beta, _, _ = PRDCConfig(dataset=str(d)).resolved(env_id)
         print(f"{time.strftime('%H:%M:%S')} speed on {d}", flush=True)
         mine, _ = ours(d, args.steps)
-        theirs = d3rlpy(args.d3rlpy_python, d, args.steps, work / d.name / "speed", alpha, beta)
+        tag = f"{d.parent.name}_{d.name}"  # datasets of several envs share names like medium-v0
+        theirs = d3rlpy(args.d3rlpy_python, d, args.steps, work / tag / "speed", alpha, beta)
         rows.append(
             {
                 "dataset": str(d),
@@ -150,6 +151,46 @@ def main(argv: list[str] | None = None) -> None:
                 "nn_speedup": theirs["nn_seconds_per_batch"] / mine["nn_seconds_per_batch"],
             }
         )
+
+    def report(score: dict[str, Any] | None, pending: str = "") -> None:
+        """Writes the JSON and the table (after the speed rows too: a stopped run keeps them)."""
+        result = {
+            "name": args.name,
+            "date": dt.datetime.now().isoformat(timespec="seconds"),
+            "machine": f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
+            "steps": args.steps,
+            "rows": rows,
+            "score": score,
+        }
+        lines = [
+            f"# {args.name}: our PRDC vs d3rlpy's PRDC (anchor), same datasets, one torch thread each",
+            "",
+            f"Measured {result['date']} on {result['machine']}; {args.steps} gradient steps per side per dataset.",
+            "",
+            "| dataset | transitions | ours steps/s | d3rlpy steps/s | speed-up (target >= 2x) | NN ms/batch ours | NN ms/batch d3rlpy |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for r in rows:
+            lines.append(
+                f"| {r['dataset']} | {r['transitions']} | {r['ours']['steps_per_s']:.1f} | {r['d3rlpy']['steps_per_s']:.1f} "
+                f"| {r['speedup']:.2f}x ({'met' if r['speedup'] >= 2 else 'missed'}) "
+                f"| {1000 * r['ours']['nn_seconds_per_batch']:.2f} | {1000 * r['d3rlpy']['nn_seconds_per_batch']:.2f} |"
+            )
+        if pending:
+            lines += ["", pending]
+        if score:
+            lines += [
+                "",
+                f"Score after {score['steps']} gradient steps on {score['dataset']} (greedy, {score['episodes']} episodes, "
+                f"same seeds): ours {score['ours_return']:.1f}, d3rlpy {score['d3rlpy_return']:.1f}.",
+            ]
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(out / f"{args.name}.json", result)
+        atomic_write_text(out / f"{args.name}.md", "\n".join(lines) + "\n")
+        print("\n".join(lines))
+
+    report(None, "Score at the reduced budget: still running." if args.score_dataset else "")
     score = None
     if args.score_dataset:
         d = Path(args.score_dataset)
@@ -157,48 +198,17 @@ def main(argv: list[str] | None = None) -> None:
         alpha, beta, _, _ = PRDCConfig(dataset=str(d)).resolved(env_id)
         print(f"{time.strftime('%H:%M:%S')} score on {d}: {args.score_steps} steps each", flush=True)
         _, learner = ours(d, args.score_steps)
-        their = d3rlpy(args.d3rlpy_python, d, args.score_steps, work / d.name / "score", alpha, beta)
+        tag = f"{d.parent.name}_{d.name}"
+        their = d3rlpy(args.d3rlpy_python, d, args.score_steps, work / tag / "score", alpha, beta)
         score = {
             "dataset": str(d),
             "steps": args.score_steps,
             "episodes": args.episodes,
             "ours_return": evaluate(learner.policy(), env_id, args.episodes),
-            "d3rlpy_return": evaluate(TorchScriptPolicy(work / d.name / "score" / "policy.pt"), env_id, args.episodes),
+            "d3rlpy_return": evaluate(TorchScriptPolicy(work / tag / "score" / "policy.pt"), env_id, args.episodes),
             "d3rlpy_steps_per_s": their["steps_per_s"],
         }
-    result = {
-        "name": args.name,
-        "date": dt.datetime.now().isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
-        "steps": args.steps,
-        "rows": rows,
-        "score": score,
-    }
-    lines = [
-        f"# {args.name}: our PRDC vs d3rlpy's PRDC (anchor), same datasets, one torch thread each",
-        "",
-        f"Measured {result['date']} on {result['machine']}; {args.steps} gradient steps per side per dataset.",
-        "",
-        "| dataset | transitions | ours steps/s | d3rlpy steps/s | speed-up (target >= 2x) | NN ms/batch ours | NN ms/batch d3rlpy |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r['dataset']} | {r['transitions']} | {r['ours']['steps_per_s']:.1f} | {r['d3rlpy']['steps_per_s']:.1f} "
-            f"| {r['speedup']:.2f}x ({'met' if r['speedup'] >= 2 else 'missed'}) "
-            f"| {1000 * r['ours']['nn_seconds_per_batch']:.2f} | {1000 * r['d3rlpy']['nn_seconds_per_batch']:.2f} |"
-        )
-    if score:
-        lines += [
-            "",
-            f"Score after {score['steps']} gradient steps on {score['dataset']} (greedy, {score['episodes']} episodes, "
-            f"same seeds): ours {score['ours_return']:.1f}, d3rlpy {score['d3rlpy_return']:.1f}.",
-        ]
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out / f"{args.name}.json", result)
-    atomic_write_text(out / f"{args.name}.md", "\n".join(lines) + "\n")
-    print("\n".join(lines))
+    report(score)
 
 
 if __name__ == "__main__":
