@@ -24,6 +24,8 @@ CONTINUOUS = "ShiftedPendulumContinuous-v0"  # agents with continuous actions on
 def _env_for(spec):
     if spec.learner and "agents.prdc" in spec.learner:
         return CONTINUOUS
+    if spec.loop == "curriculum":
+        return "CaveEscape-v0"
     return ENV_FOR_KIND["pettingzoo" if "pettingzoo" in spec.env_kinds else "gymnasium"]
 
 
@@ -198,7 +200,31 @@ def _contract_rllib_offline(name, tmp_path):
     # RLlib's learner owns update(); its losses are checked in tests/test_rllib_offline.py
 
 
+def _contract_curriculum(name, tmp_path):
+    """The online contract on Cave Escape, plus the curriculum's state (buffer, scores,
+    generator weights, RNG) surviving a checkpoint read with weights_only."""
+    import envs
+    from agents.dred.curriculum import Curriculum
+    from envs.cave.sets import level_set
+    from trainers import checkpoint
+
+    _contract_online(name, tmp_path)
+    cfg = load_config(None, [f"agent={name}", "env.id=CaveEscape-v0", "agent_config.vae_epochs=2"]).agent_config
+    data = [dict(p) for p in level_set("train", per_family=4).levels]
+    make = lambda: Curriculum(cfg, 0, envs.spec("CaveEscape-v0"), data, {}, 36)  # noqa: E731
+    cur = make()
+    plan = cur.plan(0.0)
+    new = cur.proposals()
+    assert plan is None or len(plan) == 36
+    checkpoint.save(tmp_path / "cur.pt", {}, {"curriculum": cur.state_dict()})
+    other = make()
+    other.load_state_dict(checkpoint.load(tmp_path / "cur.pt")[1]["curriculum"])
+    assert other.plan(0.5) == cur.plan(0.5) and other.proposals() == cur.proposals()
+    assert isinstance(new, list)
+
+
 CONTRACTS = {
+    "curriculum": _contract_curriculum,
     "offline": _contract_offline,
     "rllib_offline": _contract_rllib_offline,
     "on_policy": _contract_online,

@@ -9,6 +9,9 @@ loop           what the runtime does with the agent
 =============  ===========================================================================
 on_policy      rollout actors sample fixed-length segments of B self-resetting envs with
                the latest weights; ``learner.update(segment batch)`` once per iteration
+curriculum     on-policy PPO on a level curriculum: each cycle the agent's curriculum plans a
+               training rollout (one level per env), then scores generated levels in a
+               rollout without gradients and admits some into its buffer (DRED, UED)
 off_policy     actors stream whole episodes into a replay buffer; the learner samples
                episode batches from it
 closed_form    per replication: collect (or load) data, fit in closed form, evaluate over
@@ -39,9 +42,10 @@ from typing import Any, Literal
 import envs
 from envs.registry import entry_point_modules, load_entry_point
 
-Loop = Literal["on_policy", "off_policy", "closed_form", "offline", "rllib", "rllib_offline"]
+Loop = Literal["on_policy", "curriculum", "off_policy", "closed_form", "offline", "rllib", "rllib_offline"]
 LOOPS: dict[str, str] = {
     "on_policy": "trainers.loops.on_policy",
+    "curriculum": "trainers.loops.curriculum",
     "off_policy": "trainers.loops.off_policy",
     "closed_form": "trainers.loops.closed_form",
     "offline": "trainers.loops.offline",
@@ -114,7 +118,7 @@ def register_agent(
     Args:
         name: lower-case identifier, e.g. ``"ppo"``.
         config: ``"package.module:ConfigClass"`` (a frozen dataclass, one docstring per field).
-        loop: a key of ``LOOPS`` (``"on_policy"``, ``"off_policy"``, ``"closed_form"``,
+        loop: a key of ``LOOPS`` (``"on_policy"``, ``"curriculum"``, ``"off_policy"``, ``"closed_form"``,
             ``"offline"``, ``"rllib"``, ``"rllib_offline"``).
         learner: ``"package.module:factory"`` building the learner (None for the RLlib loops).
         env_kinds: env kinds the agent accepts.
@@ -313,4 +317,22 @@ for _name, _algorithm, _doc in (
         env_kinds=("gymnasium",),
         description=_doc,
         defaults={"algorithm": _algorithm},
+    )
+for _name, _doc in (
+    ("dred", "DRED (Garcin et al. 2024): level replay over the training levels plus VAE-generated levels"),
+    ("el_dred", "EL-DRED (Garcin et al. 2024): DRED with random edits of training levels instead of the VAE"),
+    ("uniform", "U: PPO on the training levels drawn uniformly (DRED's baseline)"),
+    ("plr", "PLR (Jiang et al. 2021): prioritised level replay over the training levels"),
+    ("rplr", "robust PLR (Jiang et al. 2021): random levels, gradients only on replayed ones"),
+    ("dr", "DR: domain randomisation, fresh random levels every cycle"),
+    ("accel", "ACCEL (Parker-Holder et al. 2022): robust PLR from empty rooms with edits of replayed levels"),
+):
+    register_agent(
+        _name,
+        config="agents.dred.config:DREDConfig",
+        loop="curriculum",
+        learner="agents.dred.learner:make_learner",
+        env_kinds=("gymnasium",),
+        description=_doc,
+        defaults={"method": _name},
     )

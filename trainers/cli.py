@@ -103,8 +103,17 @@ def _parser() -> argparse.ArgumentParser:
     k.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE")
 
     m = sub.add_parser("make-levels", help="generate a procedural env's level sets as level-set files")
-    m.add_argument("family", choices=["cave"], help="cave: DRED's Cave Escape sets (train, test, edge cases)")
-    m.add_argument("--out", required=True, help="directory for <set>.json files")
+    m.add_argument(
+        "family",
+        choices=["cave", "shift"],
+        help="cave: DRED's Cave Escape sets (train, test, edge cases); shift: a grid of dynamics "
+        "parameters of a shifted-dynamics env (--env, --grid) as one level-set file",
+    )
+    m.add_argument("--out", required=True, help="cave: directory for <set>.json files; shift: the file to write")
+    m.add_argument("--env", help="shift: the env id, e.g. ShiftedCartPole-v0")
+    m.add_argument(
+        "--grid", action="append", default=[], help="shift: NAME=V1,V2,... (repeatable; the cartesian product)"
+    )
     m.add_argument("--set", dest="sets", action="append", default=[], help="only this set (repeatable)")
     m.add_argument("--per-family", type=int, help="levels per layout family (default: each set's own size)")
     m.add_argument("--overwrite", action="store_true")
@@ -185,6 +194,24 @@ def _dispatch(args: argparse.Namespace) -> None:
             print(f"{args.check}: API, determinism and pickling checks passed")
         else:
             print(list_envs())
+    elif args.command == "make-levels" and args.family == "shift":
+        import envs
+        from envs.levels import load_level_set, save_level_set, shift_levels
+
+        if not args.env or not args.grid:
+            raise ConfigError("make-levels shift needs --env ID and at least one --grid NAME=V1,V2,...")
+        grid: dict[str, list[float]] = {}
+        for text in args.grid:
+            name, sep, values = text.partition("=")
+            try:
+                grid[name.strip()] = [float(v) for v in values.split(",")] if sep else []
+            except ValueError:
+                raise ConfigError(f"make-levels --grid {text!r}: expected NAME=V1,V2,... with numbers") from None
+        try:
+            out = save_level_set(shift_levels(envs.spec(args.env), grid), args.out, args.overwrite)
+        except (LevelError, EnvError) as exc:
+            raise ConfigError(f"make-levels shift: {exc}") from exc
+        print(f"{out}: {len(load_level_set(out))} levels")
     elif args.command == "make-levels":
         from envs.cave.sets import SETS, build_sets
 

@@ -54,6 +54,10 @@ class EvalConfig:
             (finite MDPs with linear policies only; no sampling noise).
         every: env steps between evaluations during training (online agents); 0 = only at
             the end of the run.
+        sample: evaluate the stochastic policy (actions sampled, seeded per batch of
+            episodes) instead of the greedy one - how dcd and DRED evaluate on MiniGrid,
+            where a greedy recurrent policy can loop forever (curriculum and on-policy agents;
+            the charts keep the tags eval/greedy/*, one tag scheme for every agent).
     """
 
     shifts: dict[str, list[float]] = field(default_factory=dict)
@@ -62,6 +66,7 @@ class EvalConfig:
     episodes: int = 100
     exact: bool = False
     every: int = 0
+    sample: bool = False
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,8 @@ import envs
 from trainers.config import ExperimentConfig
 from trainers.stats import summary
 
+MAX_POINT_TAGS = 64
+
 
 def eval_points(cfg: ExperimentConfig) -> tuple[str, list[tuple[str, dict[str, Any] | None]]]:
     """(set name, [(point label, reset options)]) for the config's eval section."""
@@ -40,7 +42,9 @@ def point_seeds(seed: int, n: int) -> list[int]:
 def evaluate_policy(group: Any, weights: dict[str, Any] | None, cfg: ExperimentConfig, seed: int) -> dict[str, Any]:
     """Runs the eval set on a RunnerGroup; JSON-ready summary per point and overall."""
     set_name, points = eval_points(cfg)
-    raw = group.evaluate(weights, [o for _, o in points], cfg.eval.episodes, point_seeds(seed, len(points)))
+    raw = group.evaluate(
+        weights, [o for _, o in points], cfg.eval.episodes, point_seeds(seed, len(points)), sample=cfg.eval.sample
+    )
     out: dict[str, Any] = {"set": set_name, "episodes": cfg.eval.episodes, "points": {}}
     for (label, options), r in zip(points, raw):
         out["points"][label] = {
@@ -57,12 +61,14 @@ def evaluate_policy(group: Any, weights: dict[str, Any] | None, cfg: ExperimentC
 
 def eval_scalars(result: dict[str, Any]) -> dict[str, float]:
     """TensorBoard scalars of an evaluation: eval/greedy/<metric> pooled, and
-    eval/<point>/<metric> per shift, task or level."""
+    eval/<point>/<metric> per shift, task or level (per point only up to ``MAX_POINT_TAGS``
+    points: a 2048-level test set gives pooled charts, its per-level results stay in
+    results.json)."""
     tags = {
         "eval/greedy/return": result["overall"]["return"]["mean"],
         "eval/greedy/win_rate": result["overall"]["win_rate"]["mean"],
     }
-    if len(result["points"]) > 1:
+    if 1 < len(result["points"]) <= MAX_POINT_TAGS:
         for label, p in result["points"].items():
             tags[f"eval/{label}/return"] = p["return"]["mean"]
             tags[f"eval/{label}/win_rate"] = p["win_rate"]["mean"]

@@ -62,10 +62,17 @@ def env_spaces(env_id: str, env_kwargs: dict[str, Any] | None = None) -> EnvSpac
 @dataclass(frozen=True)
 class ResetDistribution:
     """Where each reset draws its options from: ``options[i]`` with probability ``probs[i]``
-    (a task or level sampler's current distribution). ``None`` probs = uniform."""
+    (a task or level sampler's current distribution). ``None`` probs = uniform.
+
+    With ``per_env`` the options are an assignment instead of a distribution: env ``j`` of
+    the group (runner ``i``'s env ``b`` is ``j = i * B + b``) always resets to
+    ``options[j % len(options)]``, so each env replays one level for the whole segment
+    (dcd's level-replay rollouts: one level per env process, replayed until the next cycle).
+    """
 
     options: tuple[dict[str, Any], ...]
     probs: np.ndarray | None = None
+    per_env: bool = False
 
 
 class EnvRunner:
@@ -104,6 +111,7 @@ class EnvRunner:
         self.spec = envs.spec(env_id)
         self.env = make_batch_env(self.spec, n_envs, env_kwargs)
         self.B, self.N = n_envs, self.env.n_agents
+        self.index = index
         self.policy = policy
         key = list(seed) if isinstance(seed, tuple) else [seed]
         ss = np.random.SeedSequence([*key, index, generation])
@@ -138,7 +146,10 @@ class EnvRunner:
         options: list[dict | None] = [None] * len(ids)
         d = self.distribution
         if d is not None and d.options:
-            picks = self.pick_rng.choice(len(d.options), size=len(ids), p=d.probs)
+            if d.per_env:
+                picks = (self.index * self.B + ids) % len(d.options)
+            else:
+                picks = self.pick_rng.choice(len(d.options), size=len(ids), p=d.probs)
             options = [dict(d.options[int(k)]) for k in picks]
             self._task[ids] = picks
         self.env.reset(ids.tolist(), seeds, options)
@@ -160,16 +171,23 @@ class EnvRunner:
 
     # -- segments (on-policy) ---------------------------------------------------------------
     def sample(
-        self, n_steps: int, weights: dict[str, Any] | None = None, distribution: ResetDistribution | None = None
+        self,
+        n_steps: int,
+        weights: dict[str, Any] | None = None,
+        distribution: ResetDistribution | None = None,
+        restart: bool = False,
     ) -> tuple[Batch, list[dict[str, Any]]]:
         """T = ``n_steps`` steps of every env; returns the segment batch and the finished
-        episodes' records (return, length, won, task)."""
+        episodes' records (return, length, won, task). ``restart`` first resets every env
+        (from ``distribution``), dropping the episodes in flight."""
         if weights is not None:
             self.set_weights(weights)
         if distribution is not None:
             self.distribution = distribution
         if not self._started:
             self._start()
+        elif restart:
+            self._reset(np.arange(self.B))
         if self._open is not None:  # switching from whole episodes to segments: restart cleanly
             self._reset(np.arange(self.B))
             self._open = None
@@ -300,30 +318,51 @@ class EnvRunner:
     ) -> dict[str, np.ndarray]:
         """``n`` greedy episodes at fixed reset ``options`` (a shift, task or level); the
         result depends only on (weights, options, n, seed), never on the runner."""
+        return self.evaluate_points(weights, [options], n, [seed], batch)[0]
+
+    def evaluate_points(
+        self,
+        weights: dict[str, Any] | None,
+        points: list[dict[str, Any] | None],
+        n: int,
+        seeds: list[int],
+        batch: int = 32,
+        sample: bool = False,
+    ) -> list[dict[str, np.ndarray]]:
+        """``n`` greedy episodes at each point, the (point, episode) pairs stepped together
+        in batches of ``batch`` envs (a 2048-level test set is 64 batches, not 2048 runs);
+        episode i of a point always gets the same env seed, from (point seed, i). With
+        ``sample`` the policy samples its actions from a stream seeded by the batch's first
+        env seed (the batches are fixed by the points, so results never depend on runners)."""
         if weights is not None:
             self.set_weights(weights)
-        ss = np.random.SeedSequence([seed, 7])
-        env_seeds = [int(s) for s in np.random.default_rng(ss).integers(0, 2**31 - 1, size=n)]
-        out: dict[str, list] = {"return": [], "length": [], "won": [], "task": []}
-        for start in range(0, n, batch):
-            chunk = env_seeds[start : start + batch]
+        jobs: list[tuple[int, dict[str, Any] | None, int]] = []
+        for j, (options, seed) in enumerate(zip(points, seeds)):
+            ss = np.random.SeedSequence([seed, 7])
+            env_seeds = np.random.default_rng(ss).integers(0, 2**31 - 1, size=n)
+            jobs += [(j, options, int(s)) for s in env_seeds]
+        res = {k: np.zeros(len(jobs), t) for k, t in (("return", float), ("length", np.int64), ("won", bool))}
+        res["task"] = np.zeros(len(jobs), np.int64)
+        limit = self.spec.max_episode_steps or 100_000
+        for start in range(0, len(jobs), batch):
+            chunk = jobs[start : start + batch]
             k = len(chunk)
             env = self._eval_envs.get(k)
             if env is None:
                 env = self._eval_envs[k] = make_batch_env(self.spec, k, self.env_kwargs)
-            env.reset(list(range(k)), chunk, [options] * k)
+            opts = [o for _, o, _ in chunk]
+            env.reset(list(range(k)), [s for _, _, s in chunk], opts)
             task = env.episode_info()["task"].copy()
             hidden = self.policy.initial_hidden(k)
             ret, length = np.zeros(k), np.zeros(k, np.int64)
             won = np.zeros(k, bool)
             running = np.ones(k, bool)
-            rng = np.random.default_rng(0)  # greedy acting draws nothing
-            limit = self.spec.max_episode_steps or 100_000
+            rng = np.random.default_rng([chunk[0][2], 5])  # greedy acting draws nothing
             for _ in range(limit):
                 obs, state, mask, _ = env.observe()
-                res = self.policy.act(obs, mask, hidden, True, rng, state=state)
-                reward, term, trunc = env.step(res.actions)
-                hidden = res.hidden
+                out = self.policy.act(obs, mask, hidden, not sample, rng, state=state)
+                reward, term, trunc = env.step(out.actions)
+                hidden = out.hidden
                 ret += np.where(running, reward, 0.0)
                 length += running
                 ended = term | trunc
@@ -336,12 +375,11 @@ class EnvRunner:
                 if ended.any():
                     # finished envs restart (the batch steps together); their data is ignored
                     ids = np.flatnonzero(ended)
-                    env.reset(ids.tolist(), [0] * len(ids), [options] * len(ids))
-            out["return"].extend(ret.tolist())
-            out["length"].extend(length.tolist())
-            out["won"].extend(won.tolist())
-            out["task"].extend(task.tolist())
-        return {k: np.asarray(v) for k, v in out.items()}
+                    env.reset(ids.tolist(), [0] * len(ids), [opts[i] for i in ids])
+            sl = slice(start, start + k)
+            res["return"][sl], res["length"][sl], res["won"][sl], res["task"][sl] = ret, length, won, task
+        owner = np.array([j for j, _, _ in jobs])
+        return [{key: v[owner == j] for key, v in res.items()} for j in range(len(points))]
 
 
 def pad_episodes(eps: list[dict[str, Any]]) -> Batch:
@@ -505,9 +543,12 @@ class RunnerGroup:
         # latest published weights, so the re-run request acts with them
         self.actors[i] = self._spawn(i)
 
-    def sample(self, n_steps: int, distribution: ResetDistribution | None = None) -> tuple[Batch, list[dict[str, Any]]]:
-        """Synchronous segments from every runner, concatenated in runner order."""
-        res = self._gather("sample", lambda i: (n_steps, self._weights_ref, distribution))
+    def sample(
+        self, n_steps: int, distribution: ResetDistribution | None = None, restart: bool = False
+    ) -> tuple[Batch, list[dict[str, Any]]]:
+        """Synchronous segments from every runner, concatenated in runner order (env ``j``
+        of the batch is runner ``j // B``'s env ``j % B``); ``restart`` resets every env first."""
+        res = self._gather("sample", lambda i: (n_steps, self._weights_ref, distribution, restart))
         return concat_batches([b for b, _ in res]), [e for _, eps in res for e in eps]
 
     def episodes(
@@ -556,24 +597,38 @@ class RunnerGroup:
         return ray.get([a.pid.remote() for a in self.actors])
 
     def evaluate(
-        self, weights: dict[str, Any] | None, points: list[dict[str, Any] | None], episodes: int, seeds: list[int]
+        self,
+        weights: dict[str, Any] | None,
+        points: list[dict[str, Any] | None],
+        episodes: int,
+        seeds: list[int],
+        sample: bool = False,
     ) -> list[dict[str, np.ndarray]]:
-        """Greedy evaluation at each reset-options point, spread over the runners; each
-        point's result depends only on its seed."""
+        """Greedy evaluation at each reset-options point, spread over the runners in chunks
+        of points (about 32 episodes per call); each point's result depends only on its seed."""
+        per = max(1, 32 // max(episodes, 1))
+        chunks = [list(range(i, min(i + per, len(points)))) for i in range(0, len(points), per)]
         if self.local is not None:
-            return [self.local.evaluate(weights, p, episodes, s) for p, s in zip(points, seeds)]
+            out = []
+            for c in chunks:
+                out += self.local.evaluate_points(
+                    weights, [points[j] for j in c], episodes, [seeds[j] for j in c], sample=sample
+                )
+            return out
         import ray
         from ray.exceptions import ActorDiedError, RayActorError, WorkerCrashedError
 
         w = ray.put(weights) if weights is not None else None
-        results: list[Any] = [None] * len(points)
-        pending = list(range(len(points)))[::-1]
+        results: list[Any] = [None] * len(chunks)
+        pending = list(range(len(chunks)))[::-1]
         running: dict[Any, tuple[int, int]] = {}
         idle = list(range(self.num_workers))
         while pending or running:
             while pending and idle:
                 slot, j = idle.pop(), pending.pop()
-                running[self._call(slot, "evaluate", w, points[j], episodes, seeds[j])] = (j, slot)
+                c = chunks[j]
+                args = (w, [points[i] for i in c], episodes, [seeds[i] for i in c], 32, sample)
+                running[self._call(slot, "evaluate_points", *args)] = (j, slot)
             done, _ = ray.wait(list(running), num_returns=1)
             j, slot = running.pop(done[0])
             try:
@@ -582,7 +637,7 @@ class RunnerGroup:
                 self._replace(slot, exc)
                 pending.append(j)
             idle.append(slot)
-        return results
+        return [r for chunk in results for r in chunk]
 
     def close(self) -> None:
         if self.local is not None:

@@ -104,8 +104,39 @@ class PPOPolicy:
         return PolicyOutput(actions, new_h, extras)
 
 
-class PPOLearner:
+class NetOptState:
+    """The checkpoint surface of a learner with one network ``net``, one optimiser ``opt``,
+    a numpy generator ``rng`` and an ``updates`` counter (PPO's and DRED's learners)."""
+
+    net: torch.nn.Module
+    opt: torch.optim.Optimizer
+    rng: np.random.Generator
+    updates: int
+
+    def weights(self) -> dict[str, Any]:
+        return {k: v.detach().clone() for k, v in self.net.state_dict().items()}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "net": self.net.state_dict(),
+            "opt": self.opt.state_dict(),
+            "rng": self.rng.bit_generator.state,
+            "torch_rng": torch.get_rng_state(),
+            "updates": self.updates,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.net.load_state_dict(state["net"])
+        self.opt.load_state_dict(state["opt"])
+        self.rng.bit_generator.state = state["rng"]
+        torch.set_rng_state(state["torch_rng"])
+        self.updates = int(state["updates"])
+
+
+class PPOLearner(NetOptState):
     """Owns the network, Adam and the minibatch generator; ``update`` on segment batches."""
+
+    net: ActorCritic
 
     def __init__(self, cfg: PPOConfig, spaces: EnvSpaces, seed: int) -> None:
         self.cfg, self.spaces = cfg, spaces
@@ -134,25 +165,6 @@ class PPOLearner:
         net = self._make_net(self.net.actor.head.out_features)
         net.load_state_dict(self.net.state_dict())
         return PPOPolicy(net, self.spaces, self.cfg)
-
-    def weights(self) -> dict[str, Any]:
-        return {k: v.detach().clone() for k, v in self.net.state_dict().items()}
-
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "net": self.net.state_dict(),
-            "opt": self.opt.state_dict(),
-            "rng": self.rng.bit_generator.state,
-            "torch_rng": torch.get_rng_state(),
-            "updates": self.updates,
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.net.load_state_dict(state["net"])
-        self.opt.load_state_dict(state["opt"])
-        self.rng.bit_generator.state = state["rng"]
-        torch.set_rng_state(state["torch_rng"])
-        self.updates = int(state["updates"])
 
     # -- learning -----------------------------------------------------------------------------
     def _unroll(

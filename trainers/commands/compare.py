@@ -12,6 +12,7 @@ import numpy as np
 
 from trainers.commands import read_json, read_results
 from trainers.config import ConfigError
+from trainers.evaluation import MAX_POINT_TAGS
 from trainers.io import atomic_write_text
 
 
@@ -141,8 +142,23 @@ def compare(targets: list[str], out_dir: str = "comparison") -> str:
         fig.savefig(out / "curves.png", dpi=120)
         plt.close(fig)
         sections.append("\n".join(rows))
-    if c.points:
-        labels = list(dict.fromkeys(k for _, _, pts in c.points for k in pts))
+    labels = list(dict.fromkeys(k for _, _, pts in c.points for k in pts))
+    if c.points and len(labels) > MAX_POINT_TAGS:
+        # a level set of thousands of levels: one pooled row per run (per-level results stay in the JSON)
+        prow = [
+            "| run | points | mean return over points | win (solved) rate | interquartile mean of returns |",
+            "|---|---|---|---|---|",
+        ]
+        for name, _, pts in c.points:
+            point_rets = np.array([v[0] for v in pts.values()], float)
+            point_wins = np.array([v[2] for v in pts.values()], float)
+            lo, hi = np.percentile(point_rets, [25, 75])
+            mid = point_rets[(point_rets >= lo) & (point_rets <= hi)]
+            mean_ret, mean_win = float(point_rets.mean()), float(point_wins.mean())
+            prow.append(f"| {name} | {len(point_rets)} | {mean_ret:.3f} | {mean_win:.3f} | {float(mid.mean()):.3f} |")
+            tb.scalars(name, {"eval/greedy/return": mean_ret, "eval/greedy/win_rate": mean_win}, 0)
+        sections.append("\n".join(prow))
+    elif c.points:
         prow = ["| run | " + " | ".join(labels) + " |", "|" + "---|" * (len(labels) + 1)]
         fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(labels)), 4))
         width = 0.8 / len(c.points)

@@ -29,7 +29,7 @@ from trainers.loops import evaluate_run as evaluate_run  # the loop surface (shi
 from trainers.loops import load_policy as load_policy  # the loop surface (shiftrl render)
 from trainers.loops.online import OnlineLog
 
-EVAL_FIELDS = frozenset({"shifts", "tasks", "levels", "episodes", "every"})
+EVAL_FIELDS = frozenset({"shifts", "tasks", "levels", "episodes", "every", "sample"})
 RAY_FIELDS = frozenset({"address", "num_workers", "envs_per_worker", "include_dashboard"})
 ENV_FIELDS = frozenset({"levels"})
 DEFAULT_ENVS_PER_WORKER = 8

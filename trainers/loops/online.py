@@ -83,8 +83,9 @@ class OnlineLog:
         row.update({"eval_return": tags["eval/greedy/return"], "eval_win_rate": tags["eval/greedy/win_rate"]})
         self.loop["evals"].append({"env_steps": steps, **result})
         self.loop["next_eval"] = steps + self.cfg.eval.every
-        msg = f" | greedy return {row['eval_return']:.3f}"
-        return msg + (f", greedy win rate {row['eval_win_rate']:.2f}" if self.multi else "")
+        kind = "sampled" if getattr(self.cfg.eval, "sample", False) else "greedy"
+        msg = f" | {kind} return {row['eval_return']:.3f}"
+        return msg + (f", {kind} win rate {row['eval_win_rate']:.2f}" if self.multi else "")
 
     def close(self) -> None:
         self.tb.close()

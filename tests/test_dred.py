@@ -1,0 +1,362 @@
+"""DRED's level sampler on hand cases, the level generators, the per-episode scores and the
+curriculum loop through the runtime (agents/dred, trainers/loops/curriculum.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import envs
+from agents.dred.config import DREDConfig
+from agents.dred.curriculum import Curriculum, env_episode_scores, per_level
+from agents.dred.generators import CaveCodec, LevelVAE, ShiftCodec, slerp, train_vae, vae_interpolations
+from agents.dred.sampler import LevelBuffer, rank_weights
+from envs.cave.levels import CaveLevel
+from envs.cave.sets import level_set
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ROOT / "tests/fixtures/cave_tiny7.json"
+
+
+def levels(n):
+    return [{"x": i} for i in range(n)]
+
+
+# -- the sampler ----------------------------------------------------------------------------------
+def test_rank_weights_follow_one_over_rank_to_the_inverse_temperature():
+    w = rank_weights(np.array([3.0, 1.0, 2.0]), 1.0)  # ranks 1, 3, 2
+    np.testing.assert_allclose(w, np.array([1, 1 / 3, 1 / 2]) / (1 + 1 / 3 + 1 / 2))
+    w = rank_weights(np.array([3.0, 1.0, 2.0]), 0.1)  # 1/rank^10: the top level dominates
+    assert w[0] > 0.99 and w[1] < w[2]
+
+
+def test_unplayed_levels_weigh_zero_and_are_explored_first():
+    buf = LevelBuffer(10, levels(4), "dataset", 0.1, staleness_coef=0.3)
+    assert np.all(buf.probs() == 0)
+    buf.tick()
+    buf.update(np.array([0, 1]), np.array([0.5, 0.1]), np.array([False, False]))
+    p = buf.probs()
+    assert p[2] == 0 and p[3] == 0 and p[0] > p[1] > 0 and p.sum() == pytest.approx(1)
+    # half the dataset unplayed: about half the draws explore it, uniformly
+    draws = buf.draw(4000, np.random.default_rng(0))
+    frac = np.isin(draws, [2, 3]).mean()
+    assert 0.45 < frac < 0.55
+
+
+def test_staleness_favours_levels_not_played_for_longest():
+    buf = LevelBuffer(10, levels(2), "dataset", 0.1, staleness_coef=1.0)  # staleness only
+    buf.tick()
+    buf.update(np.array([0, 1]), np.array([1.0, 1.0]), np.array([True, True]))
+    for _ in range(3):
+        buf.tick()
+    buf.update(np.array([1]), np.array([1.0]), np.array([True]))  # level 1 played at cycle 4
+    buf.tick()  # cycle 5: staleness 4 for level 0, 1 for level 1
+    np.testing.assert_allclose(buf.probs(), [0.8, 0.2])
+
+
+def test_dred_mixture_moves_from_dataset_scores_to_grounded_buffer_scores():
+    buf = LevelBuffer(10, levels(2), "dred", 0.1, secondary_temperature=1.0, staleness_coef=0.0)
+    buf.tick()
+    buf.update(np.array([0, 1]), np.array([0.2, 0.1]), np.array([False, True]))
+    assert buf.admit({"g": 1}, 0.9, True, grounded_only=True)
+    p0, p1 = buf.probs(0.0), buf.probs(1.0)
+    assert p0[2] == 0  # c = 0: dataset levels only (primary score)
+    assert p0[0] > p0[1]
+    # c = 1: grounded scores over the whole buffer: the solved generated level ranks first,
+    # the unsolved dataset level 0 has grounded score 0 and ranks last
+    g = buf.grounded()
+    np.testing.assert_allclose(g, [0.0, 0.1, 0.9])
+    assert p1[2] > p1[1] > p1[0]
+    np.testing.assert_allclose(p1, np.array([1 / 3, 1 / 2, 1]) / (1 / 3 + 1 / 2 + 1))
+
+
+def test_admission_needs_the_goal_reached_and_never_evicts_dataset_levels():
+    buf = LevelBuffer(3, levels(2), "dred", 0.1)
+    buf.tick()
+    buf.update(np.array([0, 1]), np.array([0.2, 0.1]), np.array([True, True]))
+    assert not buf.admit({"g": 0}, 0.5, False, grounded_only=True)  # never reached the goal
+    assert buf.admit({"g": 1}, 0.3, True, grounded_only=True)  # room left
+    assert len(buf) == 3
+    assert not buf.admit({"g": 2}, 0.1, True, grounded_only=True)  # below the entry it would replace
+    assert buf.admit({"g": 3}, 0.4, True, grounded_only=True)  # replaces {"g": 1}, not a dataset level
+    assert buf.levels == [{"x": 0}, {"x": 1}, {"g": 3}]
+    assert buf.dataset.tolist() == [True, True, False]
+    full = LevelBuffer(2, levels(2), "dred", 0.1)  # a buffer holding only the dataset admits nothing
+    assert not full.admit({"g": 4}, 9.0, True, grounded_only=True)
+
+
+def test_robust_plr_replaces_the_lowest_score():
+    buf = LevelBuffer(2, [], "buffer", 0.3)
+    assert buf.admit({"a": 1}, 0.2, False, grounded_only=False)
+    assert buf.admit({"a": 2}, 0.5, False, grounded_only=False)
+    assert not buf.admit({"a": 3}, 0.1, False, grounded_only=False)
+    assert buf.admit({"a": 4}, 0.3, False, grounded_only=False)
+    assert sorted(p["a"] for p in buf.levels) == [2, 4]
+    with pytest.raises(ValueError, match="capacity 1 cannot hold the 2 dataset levels"):
+        LevelBuffer(1, levels(2), "dred", 0.1)
+
+
+def test_buffer_state_round_trips():
+    buf = LevelBuffer(5, levels(2), "dred", 0.1)
+    buf.tick()
+    buf.update(np.array([1]), np.array([0.3]), np.array([True]))
+    buf.admit({"g": [1, 2]}, 0.4, True, grounded_only=True)
+    other = LevelBuffer(5, levels(2), "dred", 0.1)
+    other.load_state_dict(buf.state_dict())
+    np.testing.assert_array_equal(other.probs(0.5), buf.probs(0.5))
+    assert other.levels == buf.levels and other.stats() == buf.stats()
+
+
+# -- scores ----------------------------------------------------------------------------------------
+def test_episode_scores_average_finished_episodes_and_skip_cut_ones():
+    T = 6
+    batch = {
+        "first": np.array([[1, 0, 0, 1, 0, 0], [1, 0, 0, 0, 0, 0]], bool),
+        "terminated": np.array([[0, 0, 1, 0, 0, 0], [0, 0, 0, 0, 0, 0]], bool),
+        "truncated": np.zeros((2, T), bool),
+        "rewards": np.array([[0, 0, 0.5, 0, 0, 0], [0, 0, 0, 0, 0, 0]], float),
+    }
+    step = np.array([[1.0, 2.0, 3.0, 9.0, 9.0, 9.0], [1.0] * T])
+    scores, solved, count = env_episode_scores(batch, step)
+    assert scores[0] == pytest.approx(2.0) and solved[0] and count[0] == 1  # the cut episode is not scored
+    assert np.isnan(scores[1]) and not solved[1] and count[1] == 0
+    s, v = per_level(1, scores, solved)
+    assert s[0] == pytest.approx(2.0) and v[0]
+
+
+# -- generators ------------------------------------------------------------------------------------
+def test_cave_codec_round_trips_and_its_levels_are_valid():
+    codec = CaveCodec(15)
+    rng = np.random.default_rng(0)
+    for p in level_set("train", per_family=2).levels:
+        e = codec.encode(p)
+        assert codec.decode(e["layout"], e["goal"], e["start"], p["dir"]) == p
+        edited = codec.edit(p, 5, rng)
+        diff = (codec.encode(edited)["layout"] != e["layout"]).sum()
+        assert diff <= 5
+        assert CaveLevel.from_params(edited).goal == tuple(p["goal"])
+    for _ in range(20):
+        CaveLevel.from_params(codec.random(rng))
+        empty = CaveLevel.from_params(codec.empty(rng))
+        assert empty.solvable()
+
+
+def test_vae_levels_are_valid_and_at_least_90_percent_solvable():
+    """DRED's generator on 128 training levels (200 epochs): every decoded level is a valid
+    Cave Escape level, and with the default reachability mask at least 90% are solvable by
+    BFS; the plain navigable mask (the start anywhere navigable) is reported, not asserted."""
+    import torch
+
+    data = [dict(p) for p in level_set("train", per_family=32).levels]
+    rates = {}
+    for mask in ("reachable", "navigable"):
+        codec = CaveCodec(15, mask)
+        torch.manual_seed(0)
+        vae = LevelVAE(codec, 64, 256)
+        train_vae(vae, data, 200, 64, 3.976e-4, 0.0448, seed=0)
+        out = vae_interpolations(vae, data, 36, np.random.default_rng(1)) + vae_interpolations(
+            vae, data, 36, np.random.default_rng(2)
+        )
+        assert len(out) == 72
+        rates[mask] = np.mean([CaveLevel.from_params(p).solvable() for p in out])
+    print(f"VAE levels solvable: {rates}")
+    assert rates["reachable"] >= 0.9, rates
+
+
+def test_slerp_ends_and_parallel_fallback():
+    import torch
+
+    a, b = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 2.0])
+    torch.testing.assert_close(slerp(a, b, 0.0), a)
+    torch.testing.assert_close(slerp(a, b, 1.0), b)
+    torch.testing.assert_close(slerp(a, 2 * a, 0.5), 1.5 * a)  # parallel: lerp
+
+
+def test_shift_codec_keeps_levels_in_the_declared_ranges():
+    spec = envs.spec("ShiftedCartPole-v0")
+    names = [s.name for s in spec.shifts]
+    codec = ShiftCodec(spec, names)
+    rng = np.random.default_rng(0)
+    for p in [codec.random(rng), codec.empty(rng), codec.edit(codec.random(rng), 50, rng)]:
+        for s in spec.shifts:
+            assert s.low <= p[s.name] <= s.high
+    with pytest.raises(ValueError, match="shift parameters among"):
+        ShiftCodec(spec, ["no_such_parameter"])
+
+
+# -- the curricula -----------------------------------------------------------------------------------
+def test_each_method_plans_and_proposes_what_its_paper_says():
+    spec = envs.spec("CaveEscape-v0")
+    data = [dict(p) for p in level_set("train", per_family=4).levels]
+
+    def make(method, **kw):
+        return Curriculum(DREDConfig(method=method, vae_epochs=2, **kw), 0, spec, data, {}, 36)
+
+    u = make("uniform")
+    assert all(p in data for p in u.plan(0.0)) and u.proposals() == []
+    dr = make("dr")
+    assert all(p not in data for p in dr.plan(0.0)) and dr.proposals() == []
+    for m in ("rplr", "accel"):  # an empty buffer: score new levels without training
+        c = make(m)
+        assert c.plan(0.0) is None and len(c.proposals()) == 36
+    el = make("el_dred")
+    assert len(el.plan(0.0)) == 36 and len(el.proposals()) == 36
+    with pytest.raises(ValueError, match=r"set env\.levels"):
+        Curriculum(DREDConfig(method="plr"), 0, spec, [], {}, 36)
+    with pytest.raises(ValueError, match="n_generated=36 levels cannot be scored by 8 envs"):
+        Curriculum(DREDConfig(method="dred"), 0, spec, data, {}, 8)
+
+
+# -- through the runtime -------------------------------------------------------------------------------
+def _cfg(tmp_path, agent, *extra):
+    from trainers.config import load_config
+
+    return load_config(
+        ROOT / f"configs/{agent}/cave.yaml",
+        [
+            f"env.levels={TINY}",
+            f"eval.levels={TINY}",
+            "env.kwargs={size: 7}",
+            "ray.num_workers=0",
+            "ray.envs_per_worker=8",
+            "eval.every=0",
+            "agent_config.n_steps=32",
+            "agent_config.n_generated=8",
+            "agent_config.hidden=32",
+            "agent_config.vae_epochs=5",
+            "agent_config.checkpoint_every=1",
+            f"runs_dir={tmp_path}",
+            *extra,
+        ],
+    )
+
+
+def test_dred_runs_and_resumes_through_the_runtime(tmp_path, capsys):
+    """DRED end to end (VAE, scoring rollouts, admission), then a resume continues from the
+    checkpoint with the buffer and the generator restored."""
+    from trainers import checkpoint
+    from trainers.run import execute_run, prepare_runs
+
+    (run,) = prepare_runs(_cfg(tmp_path, "dred", "agent_config.updates=2"), 1)
+    res = execute_run(run, 0)
+    assert res["updates"] == 2 and res["curriculum"]["proposed_total"] == 16
+    assert res["curriculum"]["buffer_size"] >= 16
+    assert 0.9 <= res["curriculum"]["vae_solvable"] <= 1.0
+    # each cycle: a training rollout and a scoring rollout of 8 envs x 32 steps
+    assert [h["env_steps"] for h in res["history"]] == [512, 1024]
+    _, loop = checkpoint.load(Path(run) / "checkpoints/state.pt")
+    assert loop["updates"] == 2 and loop["curriculum"]["vae"] is not None
+    buffer = loop["curriculum"]["buffer"]
+    cfg_file = Path(run) / "config.yaml"
+    cfg_file.write_text(cfg_file.read_text().replace("updates: 2", "updates: 3"))
+    capsys.readouterr()
+    res = execute_run(run, 0)
+    out = capsys.readouterr().out
+    assert "resuming" in out and "training the level VAE" not in out  # the generator came from the file
+    assert res["updates"] == 3 and [h["env_steps"] for h in res["history"]] == [512, 1024, 1536]
+    _, loop = checkpoint.load(Path(run) / "checkpoints/state.pt")
+    assert (
+        loop["curriculum"]["buffer"]["levels"][: len(buffer["levels"])] != []
+        and loop["curriculum"]["buffer"]["cycle"] == buffer["cycle"] + 1
+    )
+
+
+def test_accel_scores_without_training_until_its_buffer_fills(tmp_path, capsys):
+    from trainers.run import execute_run, prepare_runs
+
+    (run,) = prepare_runs(_cfg(tmp_path, "accel", "agent_config.updates=1"), 1)
+    res = execute_run(run, 0)
+    out = capsys.readouterr().out
+    assert "without training" in out
+    assert res["updates"] == 1 and res["student_env_steps"] == 256
+    assert res["curriculum"]["buffer_size"] >= 8
+
+
+def test_curriculum_config_errors_name_the_problem(tmp_path):
+    from trainers.config import ConfigError, load_config
+    from trainers.run import execute_run, prepare_runs
+
+    with pytest.raises(ConfigError, match="runs gymnasium envs"):
+        load_config(None, ["agent=dred", "env.id=SMAClike-3m-v0"])
+    (run,) = prepare_runs(_cfg(tmp_path, "plr", "env.levels=null", "agent_config.updates=1"), 1)
+    with pytest.raises(ConfigError, match=r"set env\.levels"):
+        execute_run(run, 0)
+    with pytest.raises(ConfigError, match="conv5x5"):
+        (run,) = prepare_runs(
+            _cfg(tmp_path, "dr", "env.id=ShiftedCartPole-v0", "env.levels=null", "eval.levels=null", "env.kwargs={}"), 1
+        )
+        execute_run(run, 0)
+    with pytest.raises(ConfigError, match="discrete actions"):
+        (run,) = prepare_runs(
+            _cfg(
+                tmp_path,
+                "dr",
+                "env.id=ShiftedPendulumContinuous-v0",
+                "env.levels=null",
+                "eval.levels=null",
+                "agent_config.encoder=mlp",
+                "env.kwargs={}",
+            ),
+            1,
+        )
+        execute_run(run, 0)
+
+
+def test_unroll_resets_at_episode_starts_and_bootstraps_truncations_like_a_naive_loop():
+    """The learner's batched unroll against a step-by-step reference: values, and bootstrap
+    values from the final observation (truncated steps) or the next one (segment end)."""
+    import torch
+
+    from agents.dred.learner import DREDLearner
+    from envs.levels import load_level_set
+    from trainers.sampling import EnvRunner, ResetDistribution, env_spaces
+
+    spaces = env_spaces("CaveEscape-v0", {"size": 7})
+    learner = DREDLearner(DREDConfig(hidden=16, head_hidden=8), spaces, 0)
+    runner = EnvRunner("CaveEscape-v0", {"size": 7}, 4, 0, 0, learner.policy())
+    lv = load_level_set(TINY).levels
+    dist = ResetDistribution(tuple({"level": p} for p in lv[:4]), per_env=True)
+    runner.sample(30, None, dist)
+    batch, _ = runner.sample(120, None, dist)  # starts mid-episode (h0 != 0), has truncations
+    assert batch["truncated"].any() and batch["first"][:, 1:].any() and np.abs(batch["h0"]).sum() > 0
+    tb = learner._tensors(batch)
+    with torch.no_grad():
+        _, values, next_values = learner._unroll(tb, torch.arange(4))
+        net = learner.net
+        for e in range(4):
+            h, c = tb["h0"][e, 0, 0][None], tb["h0"][e, 0, 1][None]
+            for t in range(120):
+                if batch["first"][e, t]:
+                    h, c = torch.zeros_like(h), torch.zeros_like(c)
+                h, c = net.core(net.features(tb["obs"][e, t]), h, c)
+                _, v = net.heads(h)
+                assert float(v) == pytest.approx(float(values[e, t]), abs=1e-5)
+                if batch["truncated"][e, t]:
+                    _, vf = net.heads(net.core(net.features(tb["final_obs"][e, t]), h, c)[0])
+                    assert float(vf) == pytest.approx(float(next_values[e, t]), abs=1e-5)
+                elif t == 119:
+                    _, vn = net.heads(net.core(net.features(tb["next_obs"][e]), h, c)[0])
+                    assert float(vn) == pytest.approx(float(next_values[e, t]), abs=1e-5)
+
+
+def test_batched_evaluation_matches_point_by_point_and_sampling_is_seeded():
+    """evaluate_points steps many levels together; each level's result is what evaluating it
+    alone gives (greedy), and sampled evaluation repeats exactly under the same seeds."""
+    from agents.dred.learner import DREDLearner
+    from envs.levels import load_level_set
+    from trainers.sampling import EnvRunner, env_spaces
+
+    spaces = env_spaces("CaveEscape-v0", {"size": 7})
+    learner = DREDLearner(DREDConfig(hidden=16, head_hidden=8), spaces, 0)
+    runner = EnvRunner("CaveEscape-v0", {"size": 7}, 1, 0, 0, learner.policy())
+    points = [{"level": p} for p in load_level_set(TINY).levels[:5]]
+    together = runner.evaluate_points(None, points, 3, [11, 12, 13, 14, 15])
+    for p, s, t in zip(points, [11, 12, 13, 14, 15], together):
+        alone = runner.evaluate(None, p, 3, s)
+        np.testing.assert_array_equal(alone["return"], t["return"])
+    a = runner.evaluate_points(None, points, 3, [1, 2, 3, 4, 5], sample=True)
+    b = runner.evaluate_points(None, points, 3, [1, 2, 3, 4, 5], sample=True)
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x["return"], y["return"])
