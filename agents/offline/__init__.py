@@ -1,0 +1,1 @@
+"""Pieces shared by the offline learners: networks and the nearest-neighbour search."""
