@@ -20,16 +20,30 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "configs").rglob("*.yaml")), ids=lambda p: p.name)
-def test_shipped_configs_parse(path):
+def test_shipped_configs_parse(path, tmp_path):
     import yaml
 
     data = yaml.safe_load(path.read_text())
+    overrides = []
     dataset = (data.get("agent_config") or {}).get("dataset")
     if dataset and dataset.startswith("datasets/") and not (ROOT / dataset).exists():
         # MuJoCo datasets are built by the user (`shiftrl collect`, README); parse the rest
-        load_config(path, [f"agent_config.dataset={ROOT / 'tests/fixtures/pendulum/medium-v0'}"])
-    else:
-        load_config(path)
+        overrides.append(f"agent_config.dataset={ROOT / 'tests/fixtures/pendulum/medium-v0'}")
+    # level sets are made by the user (`shiftrl make-levels`, README): stand-ins of the same env
+    stand_in = {"CaveEscape-v0": ROOT / "tests/fixtures/cave_tiny7.json"}
+    env_id = (data.get("env") or {}).get("id")
+    for key in ("env", "eval"):
+        levels = (data.get(key) or {}).get("levels")
+        if levels and not (ROOT / levels).exists():
+            if env_id not in stand_in:
+                from envs.levels import save_level_set, shift_levels
+
+                spec = envs.spec(env_id)
+                stand_in[env_id] = save_level_set(
+                    shift_levels(spec, {spec.shifts[0].name: [spec.shifts[0].low]}), tmp_path / "levels.json"
+                )
+            overrides.append(f"{key}.levels={stand_in[env_id]}")
+    load_config(path, overrides)
 
 
 @pytest.mark.parametrize(

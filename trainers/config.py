@@ -380,7 +380,13 @@ def validate(cfg: ExperimentConfig) -> None:
         try:
             check_level_set(load_level_set(path), env_spec)
         except LevelError as exc:
-            raise ConfigError(f"{key}: {exc}") from exc
+            hint = ""
+            if not Path(path).exists():
+                hint = (
+                    " - make Cave Escape's sets with `shiftrl make-levels cave --out levels/cave`, a grid of "
+                    "shifts with `shiftrl make-levels shift --env ID --grid NAME=V1,V2 --out FILE`"
+                )
+            raise ConfigError(f"{key}: {exc}{hint}") from exc
     if cfg.env.levels is not None and "levels" not in getattr(loop, "ENV_FIELDS", ()):
         raise ConfigError(f"env.levels: agent {cfg.agent!r} ({spec.loop} loop) does not train on level sets")
     if cfg.ray.num_workers is not None and cfg.ray.num_workers < 0:
