@@ -116,3 +116,10 @@ def test_rllib_cql_and_iql_train_through_the_offline_api(ray_local, tmp_path, ag
     losses = {k: v for k, v in res["history"][-1].items() if "loss" in k}
     assert losses and all(np.isfinite(v) for v in losses.values()), res["history"][-1]
     assert np.isfinite(res["eval"]["overall"]["return"]["mean"])
+
+
+def test_a_budget_that_is_not_whole_iterations_is_refused():
+    from trainers.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match="gradient_steps=1200 must be a multiple of updates_per_iteration=500"):
+        load_config(ROOT / "configs/rllib_bc/pendulum-medium.yaml", ["agent_config.gradient_steps=1200"])

@@ -367,9 +367,13 @@ def run(cfg: Any, run_dir: Path, ctx: Any) -> dict[str, Any]:
 
 
 def _save(algo: Any, path: Path) -> None:
-    """Checkpoint into a fresh directory, then swap it in: a crash leaves the old one.
-    The shared policy's weights also go to ``policy.pt`` (torch.save of a state dict),
-    which ``load_policy`` reads with weights_only=True."""
+    save_algo(algo, path, algo.get_module("shared").state_dict())
+
+
+def save_algo(algo: Any, path: Path, weights: dict[str, Any]) -> None:
+    """Checkpoint into a fresh directory, then swap it in: a crash leaves the old one. The
+    acting weights also go to ``policy.pt`` (torch.save of a state dict), which
+    ``load_policy`` reads with weights_only=True. Both RLlib loops save this way."""
     import io
 
     import torch
@@ -377,7 +381,7 @@ def _save(algo: Any, path: Path) -> None:
     from trainers.io import atomic_write_bytes
 
     buf = io.BytesIO()
-    torch.save(algo.get_module("shared").state_dict(), buf)
+    torch.save(weights, buf)
     atomic_write_bytes(path.parent / "policy.pt", buf.getvalue())
     tmp = path.with_name(path.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)

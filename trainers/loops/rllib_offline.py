@@ -34,7 +34,6 @@ therefore reserves one extra CPU (``num_workers``) and the pipeline runs one map
 from __future__ import annotations
 
 import importlib
-import io
 import json
 import shutil
 import time
@@ -99,6 +98,11 @@ class RLlibOfflineConfig:
         for name in ("gradient_steps", "updates_per_iteration", "batch_size", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.gradient_steps % self.updates_per_iteration:
+            raise ValueError(
+                f"gradient_steps={self.gradient_steps} must be a multiple of updates_per_iteration="
+                f"{self.updates_per_iteration} (RLlib runs whole iterations; the budget would be overshot)"
+            )
         if not 0.0 < self.gamma <= 1.0:
             raise ValueError(f"gamma must be in (0, 1], got {self.gamma}")
         bad = sorted({"gamma", "train_batch_size_per_learner"} & set(self.training))
@@ -303,18 +307,10 @@ def _save(algo: Any, ckpt: Path, state_file: Path, loop: dict[str, Any]) -> None
     loop's state: a state file always points at a complete checkpoint."""
     import torch
 
-    from trainers.io import atomic_write_bytes, atomic_write_json
+    from trainers.io import atomic_write_json
+    from trainers.loops.rllib import save_algo
 
-    buf = io.BytesIO()
-    torch.save({k: torch.as_tensor(np.asarray(v)) for k, v in module_weights(algo).items()}, buf)
-    atomic_write_bytes(ckpt.parent / "policy.pt", buf.getvalue())
-    tmp, old = ckpt.with_name(ckpt.name + ".tmp"), ckpt.with_name(ckpt.name + ".old")
-    shutil.rmtree(tmp, ignore_errors=True)
-    algo.save_to_path(str(tmp))
-    if ckpt.exists():
-        ckpt.rename(old)
-    tmp.rename(ckpt)
-    shutil.rmtree(old, ignore_errors=True)
+    save_algo(algo, ckpt, {k: torch.as_tensor(np.asarray(v)) for k, v in module_weights(algo).items()})
     atomic_write_json(state_file, loop)
 
 
