@@ -145,12 +145,12 @@ def claim(rows: list[dict[str, Any]]) -> list[str]:
         spread = r["score_std"] + t["score_std"]
         verdict = "above" if gap > 0 else "not above"
         if min(r["seeds"], t["seeds"]) < 2:
-            sure = "one seed on a side, so no spread to judge against"
+            sure = "one side has a single seed, so no spread to judge against"
         else:
             sure = ("more than" if abs(gap) > spread else "less than") + " the two standard deviations summed apart"
         out.append(
             f"{env} {quality}: PRDC {verdict} TD3+BC ({r['score_mean']:.1f} vs {t['score_mean']:.1f}; {sure}, "
-            f"seeds {r['seeds']} and {t['seeds']})"
+            f"PRDC seeds {r['seeds']}, TD3+BC seeds {t['seeds']})"
         )
     return out
 

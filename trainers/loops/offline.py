@@ -15,6 +15,7 @@ D4RL's convention) when the dataset stores reference returns.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,30 @@ RAY_FIELDS = frozenset({"address", "num_workers", "include_dashboard"})
 REQUIRED = ("dataset", "gradient_steps", "batch_size", "checkpoint_every")
 LOG_ROWS = 200  # loss rows per run (TensorBoard)
 PROGRESS_SECONDS = 15.0  # a progress line at least this often (and at every evaluation)
+
+
+class ProgressTicker:
+    """Progress lines of the gradient-step loops (offline, rllib_offline): by time, not by
+    steps (each Tune report costs a round trip), and at every evaluation; charts/SPS too."""
+
+    def __init__(self, ctx: RunContext, tb: Any, total: int, steps: int) -> None:
+        self.ctx, self.tb, self.total = ctx, tb, total
+        self.t_last, self.steps_last = time.time(), steps
+
+    def tick(self, steps: int, losses: dict[str, float], evaluating: bool, evaluate: Callable[[], str]) -> None:
+        if not (evaluating or time.time() - self.t_last >= PROGRESS_SECONDS):
+            return
+        sps = (steps - self.steps_last) / max(time.time() - self.t_last, 1e-9)
+        self.t_last, self.steps_last = time.time(), steps
+        self.tb.scalars("main", {"charts/SPS": sps}, steps)
+        msg = f"gradient steps {steps}/{self.total}, {sps:.3g}/s, " + ", ".join(
+            f"{k} {v:.3g}" for k, v in sorted(losses.items())
+        )
+        if evaluating:
+            msg += evaluate()
+        self.ctx.progress(msg)
+        if self.ctx.report:
+            self.ctx.report({"gradient_steps": steps})
 
 
 def validate(cfg: ExperimentConfig, env_spec: envs.EnvSpec) -> None:
@@ -105,7 +130,7 @@ def run(cfg: ExperimentConfig, run_dir: Path, ctx: RunContext) -> dict[str, Any]
         tb.config(_config_dict(cfg))
     group = RunnerGroup(cfg.env.id, cfg.env.kwargs, learner.policy(), cfg.seed, ctx.num_workers, 1, cfg.imports)
     N, log_every = len(tr["rewards"]), max(a.gradient_steps // LOG_ROWS, 1)
-    t_last, steps_last = time.time(), loop["steps"]
+    ticker = ProgressTicker(ctx, tb, a.gradient_steps, loop["steps"])
     losses: dict[str, float] = {}
 
     def evaluate(steps: int) -> str:
@@ -121,19 +146,7 @@ def run(cfg: ExperimentConfig, run_dir: Path, ctx: RunContext) -> dict[str, Any]
             if steps % log_every == 0 or done:
                 tb.scalars("main", {f"losses/{k}": v for k, v in losses.items()}, steps)
             evaluating = bool(loop["next_eval"] and steps >= loop["next_eval"]) or done
-            if evaluating or time.time() - t_last >= PROGRESS_SECONDS:
-                # progress lines (and Tune reports: each costs a round trip) by time, not steps
-                sps = (steps - steps_last) / max(time.time() - t_last, 1e-9)
-                t_last, steps_last = time.time(), steps
-                tb.scalars("main", {"charts/SPS": sps}, steps)
-                msg = f"gradient steps {steps}/{a.gradient_steps}, {sps:.0f}/s, " + ", ".join(
-                    f"{k} {v:.3g}" for k, v in sorted(losses.items())
-                )
-                if evaluating:
-                    msg += evaluate(steps)
-                ctx.progress(msg)
-                if ctx.report:
-                    ctx.report({"gradient_steps": steps})
+            ticker.tick(steps, losses, evaluating, lambda: evaluate(steps))  # noqa: B023 - called within tick
             if steps % a.checkpoint_every == 0 or done:
                 loop["rng"] = rng.bit_generator.state
                 checkpoint.save(ckpt, learner.state_dict(), loop)

@@ -46,13 +46,12 @@ import numpy as np
 from envs import datasets
 from trainers.config import ConfigError, ExperimentConfig
 from trainers.loops import RunContext
-from trainers.loops.offline import evaluate_into, load_dataset, write_results
+from trainers.loops.offline import ProgressTicker, evaluate_into, load_dataset, write_results
 
 EVAL_FIELDS = frozenset({"shifts", "episodes", "every"})
 RAY_FIELDS = frozenset({"address", "include_dashboard"})  # num_workers is fixed (see num_workers)
 MODULE_ID = "default_policy"  # RLlib's single-agent module id
 RLLIB_OFFLINE_ENV = "shiftrl_unit_action_env"
-PROGRESS_SECONDS = 15.0
 ALGORITHMS = {
     "cql": ("ray.rllib.algorithms.cql", "CQLConfig"),
     "iql": ("ray.rllib.algorithms.iql", "IQLConfig"),
@@ -363,10 +362,11 @@ def run(cfg: ExperimentConfig, run_dir: Path, ctx: RunContext) -> dict[str, Any]
     tb = TBLogger(run_dir)
     if not loop["steps"]:
         tb.config(to_dict(cfg))
-    policy = RLlibOfflinePolicy(build_module(cfg), low, high)
+    # the evaluation copy of the module from the algorithm's own config (no second probe env)
+    policy = RLlibOfflinePolicy(algo.config.get_rl_module_spec().build(), low, high)
     group = RunnerGroup(cfg.env.id, cfg.env.kwargs, policy, cfg.seed, 0, 1, cfg.imports)
     every_it = -(-a.checkpoint_every // a.updates_per_iteration)
-    t_last, steps_last = time.time(), loop["steps"]
+    ticker = ProgressTicker(ctx, tb, a.gradient_steps, loop["steps"])
     try:
         while loop["steps"] < a.gradient_steps:
             res = algo.train()
@@ -375,18 +375,12 @@ def run(cfg: ExperimentConfig, run_dir: Path, ctx: RunContext) -> dict[str, Any]
             losses = _losses(res)
             tb.scalars("main", {f"losses/{k}": v for k, v in losses.items()}, steps)
             evaluating = bool(loop["next_eval"] and steps >= loop["next_eval"]) or done
-            if evaluating or time.time() - t_last >= PROGRESS_SECONDS:
-                sps = (steps - steps_last) / max(time.time() - t_last, 1e-9)
-                t_last, steps_last = time.time(), steps
-                tb.scalars("main", {"charts/SPS": sps}, steps)
-                msg = f"gradient steps {steps}/{a.gradient_steps}, {sps:.1f}/s, " + ", ".join(
-                    f"{k} {v:.3g}" for k, v in sorted(losses.items())
-                )
-                if evaluating:
-                    msg += evaluate_into(loop, group, module_weights(algo), cfg, ds.metadata, tb, steps, losses)
-                ctx.progress(msg)
-                if ctx.report:
-                    ctx.report({"gradient_steps": steps})
+            ticker.tick(  # the evaluation closure runs within tick, in this iteration
+                steps,
+                losses,
+                evaluating,
+                lambda: evaluate_into(loop, group, module_weights(algo), cfg, ds.metadata, tb, steps, losses),  # noqa: B023
+            )
             if (steps // a.updates_per_iteration) % every_it == 0 or done:
                 _save(algo, ckpt, state_file, loop)
     finally:
