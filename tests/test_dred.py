@@ -130,13 +130,16 @@ def test_episode_scores_average_finished_episodes_and_skip_cut_ones():
 def test_cave_codec_round_trips_and_its_levels_are_valid():
     codec = CaveCodec(15)
     rng = np.random.default_rng(0)
+    changed = 0
     for p in level_set("train", per_family=2).levels:
         e = codec.encode(p)
         assert codec.decode(e["layout"], e["goal"], e["start"], p["dir"]) == p
         edited = codec.edit(p, 5, rng)
         diff = (codec.encode(edited)["layout"] != e["layout"]).sum()
         assert diff <= 5
+        changed += diff
         assert CaveLevel.from_params(edited).goal == tuple(p["goal"])
+    assert changed >= 8 * 2  # edits do edit: about 5 x 3/4 cells per level change tile
     for _ in range(20):
         CaveLevel.from_params(codec.random(rng))
         empty = CaveLevel.from_params(codec.empty(rng))

@@ -29,6 +29,7 @@ el_dred       dataset + buffer   5 random edits      grounded, >= lowest-weight 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -113,7 +114,7 @@ class Curriculum:
         self.buffer = (
             LevelBuffer(
                 max(cfg.buffer_size, len(self.dataset)),
-                self.dataset if self.method != "rplr" and self.method != "accel" else [],
+                [] if mode[self.method] == "buffer" else self.dataset,
                 mode[self.method],
                 cfg.rank_temperature,
                 cfg.secondary_temperature,
@@ -139,6 +140,14 @@ class Curriculum:
             self.vae_info = {f"vae_{k}": v for k, v in info.items()}
             self.vae_info["vae_solvable"] = self.solvable_rate(360, np.random.default_rng([self.seed, 99]))
         return self.vae
+
+    def prepare(self, progress: Callable[[str], None]) -> None:
+        """Work before the first cycle, with progress lines: training DRED's VAE (unless a
+        checkpoint brought it)."""
+        if self.method == "dred" and self.vae is None:
+            progress("training the level VAE on the training levels ...")
+            self._ensure_vae()
+            progress(f"level VAE: {self.vae_info['vae_solvable']:.1%} of its levels solvable")
 
     def solvable_rate(self, n: int, rng: np.random.Generator) -> float:
         """Fraction of ``n`` VAE-generated levels that are solvable (BFS from start to goal)."""

@@ -78,6 +78,11 @@ class DREDLearner(NetOptState):
         self.opt = torch.optim.Adam(self.net.parameters(), lr=cfg.lr, eps=cfg.adam_eps)
         self.rng = np.random.default_rng([seed, 23])
         self.updates = 0
+        self._cached: tuple[Batch, int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] | None = None
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self._cached = None  # new weights: a cached unroll is stale
 
     def _make_net(self) -> ConvLSTMActorCritic:
         c = self.cfg
@@ -100,9 +105,19 @@ class DREDLearner(NetOptState):
         """(B, T) per-step level-scoring terms from the current critic: ``value_l1`` =
         |GAE advantage| (= |GAE return - value|, DRED/PLR) and ``positive_value_loss`` =
         max(advantage, 0) (robust PLR, ACCEL)."""
-        tb = self._tensors(batch)
-        adv, _, _ = self._advantages(tb)
+        adv, _, _ = self._pre_update(batch)
         return {"value_l1": adv.abs().numpy(), "positive_value_loss": adv.clamp_min(0).numpy()}
+
+    def _pre_update(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(advantages, returns, values) of ``batch`` under the current weights. The curriculum
+        loop scores a training rollout (step_scores) right before updating on it: the second
+        call reuses the first's unroll instead of repeating it (the weights have not moved)."""
+        if self._cached is not None and self._cached[0] is batch and self._cached[1] == self.updates:
+            return self._cached[2]
+        with torch.no_grad():
+            out = self._advantages(self._tensors(batch))
+        self._cached = (batch, self.updates, out)
+        return out
 
     # -- learning ---------------------------------------------------------------------------------
     @staticmethod
@@ -180,8 +195,8 @@ class DREDLearner(NetOptState):
         cfg = self.cfg
         tb = self._tensors(batch)
         B, T = tb["obs"].shape[:2]
-        with torch.no_grad():
-            adv, returns, old_values = self._advantages(tb)
+        adv, returns, old_values = self._pre_update(batch)
+        self._cached = None
         weight = torch.ones(B, T)
         adv_n = (adv - adv.mean()) / (adv.std() + 1e-8)  # dcd normalises advantages per batch
         actions = tb["actions"][:, :, 0].long()

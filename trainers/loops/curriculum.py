@@ -94,10 +94,7 @@ def run(cfg: ExperimentConfig, run_dir: Path, ctx: RunContext) -> dict[str, Any]
         f"{a.n_steps} steps), plus scoring rollouts of generated levels; "
         f"{len(dataset)} training levels" + (f" from {cfg.env.levels}" if cfg.env.levels else "")
     )
-    if a.method == "dred" and curriculum.vae is None:
-        ctx.progress("training the level VAE on the training levels ...")
-        curriculum._ensure_vae()
-        ctx.progress(f"level VAE: {curriculum.vae_info.get('vae_solvable', float('nan')):.1%} of its levels solvable")
+    curriculum.prepare(ctx.progress)  # e.g. DRED's VAE, trained once (a resume reads it from the checkpoint)
 
     def play(levels: list[dict[str, Any]]) -> tuple[Any, Any]:
         dist = ResetDistribution(tuple({"level": p} for p in levels), per_env=True)

@@ -83,7 +83,7 @@ class OnlineLog:
         row.update({"eval_return": tags["eval/greedy/return"], "eval_win_rate": tags["eval/greedy/win_rate"]})
         self.loop["evals"].append({"env_steps": steps, **result})
         self.loop["next_eval"] = steps + self.cfg.eval.every
-        kind = "sampled" if getattr(self.cfg.eval, "sample", False) else "greedy"
+        kind = "sampled" if self.cfg.eval.sample else "greedy"
         msg = f" | {kind} return {row['eval_return']:.3f}"
         return msg + (f", {kind} win rate {row['eval_win_rate']:.2f}" if self.multi else "")
 
