@@ -70,7 +70,11 @@ def zero_shot(run: Path, set_name: str, levels_dir: Path, episodes: int) -> dict
         cfg,
         env=dataclasses.replace(cfg.env, kwargs=kwargs),
         eval=dataclasses.replace(
-            cfg.eval, levels=str(levels_dir / f"{set_name}.json"), episodes=episodes, sample=True, shifts={}
+            cfg.eval,
+            levels=str(levels_dir / f"{set_name}.json"),
+            episodes=episodes,
+            sample=True,
+            shifts={},
         ),
     )
     t0 = time.time()
@@ -176,7 +180,10 @@ def markdown(result: dict[str, Any]) -> str:
         lines.append(f"| {r['agent']} | {len(r['seeds'])} | " + " | ".join(cells) + " |")
     lines += ["", "## The paper's claim", ""] + [f"- {c}" for c in result["claim"]]
     if result["runs_finished"] < result["runs_planned"]:
-        lines += ["", "The table is partial: run the same command with --resume to finish the rest."]
+        lines += [
+            "",
+            "The table is partial: run the same command with --resume to finish the rest.",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -185,9 +192,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--agents", default=",".join(AGENTS))
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument(
-        "--seeds-for", default="el_dred=0:1,uniform=0:1,dr=0:1,accel=0:1,rplr=0:1", help="fewer seeds for some agents"
+        "--seeds-for",
+        default="el_dred=0:1,uniform=0:1,dr=0:1,accel=0:1,rplr=0:1",
+        help="fewer seeds for some agents",
     )
-    ap.add_argument("--updates", type=int, default=300, help="PPO updates per run (300 x 36 x 256 = 2.76M env steps)")
+    ap.add_argument(
+        "--updates",
+        type=int,
+        default=300,
+        help="PPO updates per run (300 x 36 x 256 = 2.76M env steps)",
+    )
     ap.add_argument("--episodes", type=int, default=1, help="zero-shot episodes per level")
     ap.add_argument("--parallel", type=int, default=2)
     ap.add_argument("--levels-dir", default=str(ROOT / "levels" / "cave"))
@@ -210,10 +224,19 @@ def main(argv: list[str] | None = None) -> None:
     levels_dir = Path(args.levels_dir)
     missing = [n for n in ("train", *SETS) if not (levels_dir / f"{n}.json").is_file()]
     if missing and not args.report_only:
-        print(f"{time.strftime('%H:%M:%S')} making the level sets {missing} in {levels_dir}", flush=True)
+        print(
+            f"{time.strftime('%H:%M:%S')} making the level sets {missing} in {levels_dir}",
+            flush=True,
+        )
         build_sets(levels_dir, missing)
     base = Path(args.runs_dir) / args.name
-    runs = {(a, s): base / f"{a}__{s}" for a in agents for s in seeds_for[a]}
+    # Seed-major order: every method's first seed finishes before any method's second, so a
+    # table cut short by a session's end still compares all methods.
+    order = sorted(
+        ((a, s) for a in agents for s in seeds_for[a]),
+        key=lambda k: (seeds_for[k[0]].index(k[1]), agents.index(k[0])),
+    )
+    runs = {(a, s): base / f"{a}__{s}" for a, s in order}
     if not args.report_only:
         jobs = []
         for (a, s), root in runs.items():
@@ -230,7 +253,13 @@ def main(argv: list[str] | None = None) -> None:
                 "ray.envs_per_worker=36",
             ]
             cfg_path = ROOT / "configs" / a / "cave.yaml"
-            jobs.append((f"{a} seed {s}", _child_job(root, cfg_path, ov, args.resume), root / "benchmark.log"))
+            jobs.append(
+                (
+                    f"{a} seed {s}",
+                    _child_job(root, cfg_path, ov, args.resume),
+                    root / "benchmark.log",
+                )
+            )
         _pool(jobs, args.parallel)
     results: dict[tuple[str, int], dict[str, dict[str, Any]]] = {}
     for (a, s), root in runs.items():
@@ -239,7 +268,10 @@ def main(argv: list[str] | None = None) -> None:
             continue
         results[(a, s)] = {}
         for name in SETS:
-            print(f"{time.strftime('%H:%M:%S')} zero-shot {a} seed {s} on {name}", flush=True)
+            print(
+                f"{time.strftime('%H:%M:%S')} zero-shot {a} seed {s} on {name}",
+                flush=True,
+            )
             results[(a, s)][name] = zero_shot(run, name, levels_dir, args.episodes)
     table = summarise(results, agents)
     result = {
