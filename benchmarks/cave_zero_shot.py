@@ -6,12 +6,16 @@ and each edge-case set (DRED, Garcin et al. 2024, Table 1's protocol at a smalle
 
 1. the level sets: ``shiftrl make-levels cave`` into ``--levels-dir`` (once);
 2. training: configs/<agent>/cave.yaml with the seed and ``--updates`` overridden,
-   ``--parallel`` subprocesses at a time with one torch thread (each resumable: ``--resume``
-   continues unfinished runs from their checkpoints and skips finished ones);
-3. zero-shot evaluation: each finished run's last policy, one episode per level (actions
-   sampled, dcd's evaluation) on test (2048 levels), edge_unseen, edge_moss5, edge_lava50
-   and edge_45x45 (512 each; 45x45 grids); one JSON per run and set, written atomically,
-   reused by ``--resume``.
+   ``--parallel`` subprocesses at a time with one torch thread (``--resume`` continues
+   unfinished runs from their checkpoints);
+3. zero-shot evaluation, in the same subprocess slot as soon as a run's training ends: its
+   last policy, one episode per level (actions sampled, dcd's evaluation) on test (2048
+   levels), edge_unseen, edge_moss5, edge_lava50 and edge_45x45 (512 each; 45x45 grids).
+
+Each finished run is recorded at once in the results JSON's ledger (benchmarks/common.py)
+with a fingerprint of the level files, its config and the budget: run directories do not
+survive a new clone, the committed ledger does, and ``--resume`` in a new clone retrains only
+the runs it lacks. ``--report-only`` rebuilds the table from the ledger.
 
 Writes <out>/cave_zero_shot.{json,md}: per method and set, the mean and standard deviation
 over seeds of the mean return and solved rate (return > 0), and the interquartile mean of
@@ -23,10 +27,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime as dt
 import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -39,8 +40,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
-from offline_prdc import _child_job, _finished, _pool  # noqa: E402  (one child per run, the same pool)
-from value_decomp_smaclike import run_dir_of  # noqa: E402
+from common import Ledger, file_digest, finished, locked_by, log, machine, now, pool, run_dir_of, train_argv  # noqa: E402
 
 SETS = ("test", "edge_unseen", "edge_moss5", "edge_lava50", "edge_45x45")
 AGENTS = ("dred", "el_dred", "uniform", "plr", "dr", "accel")
@@ -65,33 +65,45 @@ def zero_shot(run: Path, set_name: str, levels_dir: Path, episodes: int) -> dict
     if out.is_file():
         return json.loads(out.read_text())
     cfg = load_config(run / "config.yaml")
-    kwargs = dict(cfg.env.kwargs) | ({"size": 45} if set_name == "edge_45x45" else {})
-    cfg = dataclasses.replace(
-        cfg,
-        env=dataclasses.replace(cfg.env, kwargs=kwargs),
-        eval=dataclasses.replace(
-            cfg.eval,
-            levels=str(levels_dir / f"{set_name}.json"),
-            episodes=episodes,
-            sample=True,
-            shifts={},
-        ),
-    )
+    levels = levels_dir / f"{set_name}.json"
     t0 = time.time()
-    res = evaluate_run_with(load_policy(run, cfg), run, cfg, num_workers=0)
-    per_level = [p["return"]["mean"] for p in res["points"].values()]
+    last = json.loads((run / "results.json").read_text()).get("eval") or {}
+    if (
+        cfg.eval.levels
+        and Path(cfg.eval.levels).resolve() == levels.resolve()
+        and (cfg.eval.episodes, cfg.eval.sample, cfg.eval.shifts, cfg.env.kwargs) == (episodes, True, {}, {})
+        and last.get("points")
+    ):
+        res = last  # the run's own final evaluation was this one (the training's eval set is test)
+    else:
+        kwargs = dict(cfg.env.kwargs) | ({"size": 45} if set_name == "edge_45x45" else {})
+        cfg = dataclasses.replace(
+            cfg,
+            env=dataclasses.replace(cfg.env, kwargs=kwargs),
+            eval=dataclasses.replace(cfg.eval, levels=str(levels), episodes=episodes, sample=True, shifts={}),
+        )
+        res = evaluate_run_with(load_policy(run, cfg), run, cfg, num_workers=0)
+    returns = [p["return"]["mean"] for p in res["points"].values()]
     solved = [p["win_rate"]["mean"] for p in res["points"].values()]
     summary = {
         "set": set_name,
-        "levels": len(per_level),
+        "levels": len(returns),
         "episodes_per_level": episodes,
-        "return": float(np.mean(per_level)),
+        "return": float(np.mean(returns)),
         "solved": float(np.mean(solved)),
-        "per_level_return": per_level,
+        "per_level_return": [round(r, 4) for r in returns],  # 4 digits: the ledger is committed
         "seconds": round(time.time() - t0, 1),
     }
     atomic_write_json(out, summary)
     return summary
+
+
+def zero_shot_all(run: Path, levels_dir: Path, episodes: int) -> dict[str, dict[str, Any]]:
+    out = {}
+    for name in SETS:
+        log(f"zero-shot {run.name} on {name}")
+        out[name] = zero_shot(run, name, levels_dir, episodes)
+    return out
 
 
 def summarise(results: dict[tuple[str, int], dict[str, dict[str, Any]]], agents: list[str]) -> list[dict[str, Any]]:
@@ -159,7 +171,7 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         f"- Budget: {result['updates']} PPO updates per run ({result['student_env_steps']:,} training env steps; "
         "DRED, EL-DRED, robust PLR and ACCEL also spend env steps on scoring rollouts without gradients). "
-        "The paper trained 265M env steps: this is about 1% of it.",
+        f"The paper trained 265M env steps: this is {100 * result['student_env_steps'] / 265e6:.2g}% of it.",
         f"- Runs finished: {result['runs_finished']} of {result['runs_planned']} planned; seeds {result['seeds']}.",
         f"- Evaluation: one episode per level, actions sampled (dcd's evaluation); {result['date']}, "
         f"{result['machine']}.",
@@ -210,9 +222,18 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", default=str(HERE / "results"))
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--report-only", action="store_true")
+    ap.add_argument("--eval-child", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.eval_child:  # one finished run's zero-shot sets, in a child process of the pool
+        import torch
+
+        torch.set_num_threads(1)
+        root, levels_dir_, episodes = args.eval_child
+        run = run_dir_of(Path(root))
+        assert run is not None, f"{root} holds no run"
+        zero_shot_all(run, Path(levels_dir_), int(episodes))
+        return
     from envs.cave.sets import build_sets
-    from trainers.io import atomic_write_json, atomic_write_text
 
     agents = args.agents.split(",")
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -224,10 +245,7 @@ def main(argv: list[str] | None = None) -> None:
     levels_dir = Path(args.levels_dir)
     missing = [n for n in ("train", *SETS) if not (levels_dir / f"{n}.json").is_file()]
     if missing and not args.report_only:
-        print(
-            f"{time.strftime('%H:%M:%S')} making the level sets {missing} in {levels_dir}",
-            flush=True,
-        )
+        log(f"making the level sets {missing} in {levels_dir}")
         build_sets(levels_dir, missing)
     base = Path(args.runs_dir) / args.name
     # Seed-major order: every method's first seed finishes before any method's second, so a
@@ -237,60 +255,79 @@ def main(argv: list[str] | None = None) -> None:
         key=lambda k: (seeds_for[k[0]].index(k[1]), agents.index(k[0])),
     )
     runs = {(a, s): base / f"{a}__{s}" for a, s in order}
-    if not args.report_only:
-        jobs = []
-        for (a, s), root in runs.items():
-            if _finished(root, "iteration", args.updates):
-                continue
-            ov = [
-                f"seed={s}",
-                f"runs_dir={root}",
-                f"env.levels={levels_dir / 'train.json'}",
-                f"eval.levels={levels_dir / 'test.json'}",
-                "eval.every=0",
-                f"agent_config.updates={args.updates}",
-                "ray.num_workers=0",  # one core per run: the rollout runs in the trial's process
-                "ray.envs_per_worker=36",
-            ]
-            cfg_path = ROOT / "configs" / a / "cave.yaml"
-            jobs.append(
-                (
-                    f"{a} seed {s}",
-                    _child_job(root, cfg_path, ov, args.resume),
-                    root / "benchmark.log",
-                )
-            )
-        _pool(jobs, args.parallel)
+    # without the level files (--report-only in a fresh clone) the records are shown as they are
+    have_levels = all((levels_dir / f"{n}.json").is_file() for n in ("train", *SETS))
+    sets_digest = file_digest(*(levels_dir / f"{n}.json" for n in ("train", *SETS))) if have_levels else None
+
+    def fingerprint(a: str) -> dict[str, Any]:
+        # what a record's numbers depend on: the level files, the agent's config, the budget
+        return {
+            "levels": sets_digest,
+            "config": file_digest(ROOT / "configs" / a / "cave.yaml"),
+            "updates": args.updates,
+            "episodes": args.episodes,
+        }
+
+    ledger = Ledger(Path(args.out) / f"{args.name}.json")
     results: dict[tuple[str, int], dict[str, dict[str, Any]]] = {}
-    for (a, s), root in runs.items():
-        run = run_dir_of(root)
-        if run is None or not _finished(root, "iteration", args.updates):
-            continue
-        results[(a, s)] = {}
-        for name in SETS:
-            print(
-                f"{time.strftime('%H:%M:%S')} zero-shot {a} seed {s} on {name}",
-                flush=True,
-            )
-            results[(a, s)][name] = zero_shot(run, name, levels_dir, args.episodes)
-    table = summarise(results, agents)
-    result = {
-        "name": args.name,
-        "date": dt.datetime.now().isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
-        "updates": args.updates,
-        "student_env_steps": args.updates * 36 * 256,
-        "seeds": {a: seeds_for[a] for a in agents},
-        "runs_planned": len(runs),
-        "runs_finished": len(results),
-        "table": [{k: v for k, v in r.items()} for r in table],
-        "claim": claim(table),
-    }
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out / f"{args.name}.json", result)
-    atomic_write_text(out / f"{args.name}.md", markdown(result))
-    print(markdown(result))
+    for a, s in runs:
+        key = f"{a}__{s}"
+        got = ledger.get(key, fingerprint(a)) if have_levels else ledger.runs.get(key, {}).get("result")
+        if got is not None:
+            results[(a, s)] = got
+
+    def write() -> None:
+        table = summarise(results, agents)
+        result = {
+            "name": args.name,
+            "date": now(),
+            "machine": machine(),
+            "updates": args.updates,
+            "student_env_steps": args.updates * 36 * 256,
+            "seeds": {a: seeds_for[a] for a in agents},
+            "runs_planned": len(runs),
+            "runs_finished": len(results),
+            "table": table,
+            "claim": claim(table),
+        }
+        ledger.write(result, markdown(result))
+
+    def record(a: str, s: int) -> None:
+        run = run_dir_of(runs[(a, s)])
+        if run is None or not finished(runs[(a, s)], "iteration", args.updates):
+            return
+        results[(a, s)] = zero_shot_all(run, levels_dir, args.episodes)  # cached per set by the eval child
+        ledger.put(f"{a}__{s}", fingerprint(a), results[(a, s)])
+        write()
+
+    if not args.report_only:
+        jobs, label_of = [], {}
+        for (a, s), root in runs.items():
+            if (a, s) in results:
+                continue
+            cmds = []
+            if not finished(root, "iteration", args.updates):
+                ov = [
+                    f"seed={s}",
+                    f"runs_dir={root}",
+                    f"env.levels={levels_dir / 'train.json'}",
+                    f"eval.levels={levels_dir / 'test.json'}",
+                    "eval.every=0",
+                    f"agent_config.updates={args.updates}",
+                    "ray.num_workers=0",  # one core per run: the rollout runs in the trial's process
+                    "ray.envs_per_worker=36",
+                ]
+                cmds.append(train_argv(root, ROOT / "configs" / a / "cave.yaml", ov, args.resume))
+            cmds.append([sys.executable, __file__, "--eval-child", str(root), str(levels_dir), str(args.episodes)])
+            label_of[f"{a} seed {s}"] = (a, s)
+            jobs.append((f"{a} seed {s}", cmds, root, root / "benchmark.log"))
+        pool(jobs, args.parallel, on_done=lambda label, ok: record(*label_of[label]) if ok else None)
+        # runs another driver held while this one ran: record them if they have finished since
+        for (a, s), root in runs.items():
+            if (a, s) not in results and not locked_by(root):
+                record(a, s)
+    write()
+    print(ledger.path.with_suffix(".md").read_text())
 
 
 if __name__ == "__main__":

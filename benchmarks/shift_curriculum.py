@@ -4,7 +4,8 @@ moves the pole length beyond it (configs/{dred,plr,uniform}/cartpole.yaml).
 
     python benchmarks/shift_curriculum.py [--updates 60] [--seeds 0,1] [--resume] [--report-only]
 
-Each run is a subprocess with one torch thread, ``--parallel`` at a time, resumable. Writes
+Each run is a subprocess with one torch thread, ``--parallel`` at a time, resumable; each
+finished run is recorded in the results JSON's ledger (benchmarks/common.py). Writes
 <out>/shift_curriculum.{json,md}: per method and pole length, the mean and standard
 deviation over seeds of the last evaluation's mean return (20 episodes per length).
 """
@@ -12,10 +13,7 @@ deviation over seeds of the last evaluation's mean return (20 episodes per lengt
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
-import os
-import platform
 import sys
 from pathlib import Path
 from typing import Any
@@ -27,8 +25,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
-from offline_prdc import _child_job, _finished, _pool  # noqa: E402
-from value_decomp_smaclike import run_dir_of  # noqa: E402
+from common import Ledger, file_digest, finished, machine, now, pool, run_dir_of, train_argv  # noqa: E402
 
 GRID = {"length": [0.5, 0.75, 1.0, 1.5, 2.0], "masspole": [0.5, 1.0, 2.0]}
 
@@ -48,18 +45,35 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     import envs
     from envs.levels import save_level_set, shift_levels
-    from trainers.io import atomic_write_json, atomic_write_text
+
+    def cfg_of(a: str) -> Path:
+        return ROOT / "configs" / a / "cartpole.yaml"
 
     agents, seeds = args.agents.split(","), [int(s) for s in args.seeds.split(",")]
     levels = Path(args.levels)
     if not levels.is_file():
         save_level_set(shift_levels(envs.spec("ShiftedCartPole-v0"), GRID), levels)
     base = Path(args.runs_dir) / args.name
-    runs = {(a, s): base / f"{a}__{s}" for a in agents for s in seeds}
+    runs = {(a, s): base / f"{a}__{s}" for s in seeds for a in agents}  # seed-major
+    ledger = Ledger(Path(args.out) / f"{args.name}.json")
+    levels_digest = file_digest(levels)
+
+    def fingerprint(a: str) -> dict[str, Any]:
+        return {"levels": levels_digest, "config": file_digest(cfg_of(a)), "updates": args.updates}
+
+    def record(a: str, s: int) -> None:
+        run = run_dir_of(runs[(a, s)])
+        if run is not None and finished(runs[(a, s)], "iteration", args.updates):
+            points = json.loads((run / "results.json").read_text())["eval"]["points"]
+            ledger.put(f"{a}__{s}", fingerprint(a), {k: p["return"]["mean"] for k, p in points.items()})
+
     if not args.report_only:
-        jobs = []
+        jobs, label_of = [], {}
         for (a, s), root in runs.items():
-            if _finished(root, "iteration", args.updates):
+            if ledger.get(f"{a}__{s}", fingerprint(a)) is not None:
+                continue
+            if finished(root, "iteration", args.updates):
+                record(a, s)
                 continue
             ov = [
                 f"seed={s}",
@@ -68,33 +82,24 @@ def main(argv: list[str] | None = None) -> None:
                 f"agent_config.updates={args.updates}",
                 "ray.num_workers=0",
             ]
-            jobs.append(
-                (
-                    f"{a} seed {s}",
-                    _child_job(root, ROOT / "configs" / a / "cartpole.yaml", ov, args.resume),
-                    root / "benchmark.log",
-                )
-            )
-        _pool(jobs, args.parallel)
+            label_of[f"{a} seed {s}"] = (a, s)
+            jobs.append((f"{a} seed {s}", [train_argv(root, cfg_of(a), ov, args.resume)], root, root / "benchmark.log"))
+        pool(jobs, args.parallel, on_done=lambda label, ok: record(*label_of[label]) if ok else None)
     table: list[dict[str, Any]] = []
     for a in agents:
-        evals = []
-        for s in seeds:
-            run = run_dir_of(runs[(a, s)])
-            if run is not None and _finished(runs[(a, s)], "iteration", args.updates):
-                evals.append(json.loads((run / "results.json").read_text())["eval"]["points"])
+        evals = [e for s in seeds if (e := ledger.get(f"{a}__{s}", fingerprint(a))) is not None]
         if not evals:
             continue
         row: dict[str, Any] = {"agent": a, "seeds": len(evals)}
         for label in evals[0]:
-            vals = np.array([e[label]["return"]["mean"] for e in evals])
+            vals = np.array([e[label] for e in evals])
             row[label] = {"mean": float(vals.mean()), "std": float(vals.std())}
         table.append(row)
     labels = [k for k in (table[0] if table else {}) if k not in ("agent", "seeds")]
     result = {
         "name": args.name,
-        "date": dt.datetime.now().isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
+        "date": now(),
+        "machine": machine(),
         "updates": args.updates,
         "env_steps_per_update": 16 * 512,
         "initial_set": GRID,
@@ -118,10 +123,7 @@ def main(argv: list[str] | None = None) -> None:
             + " | ".join(f"{r[k]['mean']:.1f} +- {r[k]['std']:.1f}" for k in labels)
             + " |"
         )
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out / f"{args.name}.json", result)
-    atomic_write_text(out / f"{args.name}.md", "\n".join(lines) + "\n")
+    ledger.write(result, "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
