@@ -102,7 +102,9 @@ def locked_by(root: Path) -> list[int]:
 Job = tuple[str, Sequence[list[str]], Path, Path]  # label, commands run in turn, run root, log file
 
 
-def pool(jobs: Sequence[Job], parallel: int, on_done: Callable[[str, bool], None] | None = None) -> None:
+def pool(
+    jobs: Sequence[Job], parallel: int, on_done: Callable[[str, bool], None] | None = None, poll: float = 5.0
+) -> None:
     """Runs the jobs ``parallel`` at a time, each job's commands one after another, with one
     BLAS/OpenMP thread. A job whose run another live driver holds (run.lock) is skipped, so
     two drivers never train one run twice. ``on_done(label, ok)`` is called as each job ends,
@@ -124,11 +126,11 @@ def pool(jobs: Sequence[Job], parallel: int, on_done: Callable[[str, bool], None
                 log(f"skip {label}: its run is held by live process(es) {holders} ({root / 'run.lock'})")
                 continue
             root.mkdir(parents=True, exist_ok=True)
-            job = {"label": label, "cmds": list(cmds), "root": root, "log": open(log_path, "a")}
+            job: dict[str, Any] = {"label": label, "cmds": list(cmds), "root": root, "log": open(log_path, "a")}
             log(f"start {label} (log {log_path})")
             start(job)
             running.append(job)
-        time.sleep(5)
+        time.sleep(poll)
         for job in list(running):
             rc = job["proc"].poll()
             if rc is None:

@@ -19,19 +19,19 @@ ones, keeps existing datasets):
 Writes <out>/<name>.{json,md}: per env, quality and agent, the mean and standard deviation
 over seeds of the final normalised score (100 x (R - random) / (best TD3 snapshot -
 random), the datasets' references) and of the return at each shift; and the paper's claim
-(PRDC above TD3+BC on medium and medium-replay) checked on those numbers.
+(PRDC above TD3+BC on medium and medium-replay) checked on those numbers. Each finished run
+is recorded in that JSON's ledger (benchmarks/common.py) with its dataset's fingerprint:
+``--resume`` in a new clone rebuilds the datasets and retrains only the runs the ledger lacks
+(a rebuilt dataset that differs from the recorded one retrains them all, said so).
+results/offline_prdc_2026-11-27.* are the first, partial table, made before the ledger on
+datasets that no longer exist.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
-import os
-import platform
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -42,50 +42,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(HERE))
 
-from value_decomp_smaclike import run_dir_of  # noqa: E402  (one child for every run)
-
-
-def _finished(root: Path, key: str, budget: int) -> bool:
-    run = run_dir_of(root)
-    if run is None or not (run / "results.json").is_file():
-        return False
-    h = json.loads((run / "results.json").read_text()).get("history") or []
-    return bool(h) and h[-1].get(key, 0) >= budget
-
-
-def _pool(jobs: list[tuple[str, list[str]]], parallel: int) -> None:
-    """Runs (label, argv) subprocesses ``parallel`` at a time; logs land in each job's root."""
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    running: list[tuple[subprocess.Popen, str, Any]] = []
-    todo = list(jobs)
-    while todo or running:
-        while todo and len(running) < parallel:
-            label, argv, log_path = todo.pop(0)
-            log = open(log_path, "a")
-            print(f"{time.strftime('%H:%M:%S')} start {label} (log {log_path})", flush=True)
-            running.append((subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env), label, log))
-        time.sleep(5)
-        for item in list(running):
-            proc, label, log = item
-            if proc.poll() is not None:
-                log.close()
-                running.remove(item)
-                status = "done" if proc.returncode == 0 else f"FAILED (exit {proc.returncode})"
-                print(f"{time.strftime('%H:%M:%S')} {status}: {label}", flush=True)
-
-
-def _child_job(root: Path, config: Path, overrides: list[str], resume: bool) -> list[str] | None:
-    if run_dir_of(root) is not None and not resume:
-        sys.exit(f"{root} holds a run already: pass --resume to continue it (or delete it)")
-    root.mkdir(parents=True, exist_ok=True)
-    return [
-        sys.executable,
-        str(HERE / "value_decomp_smaclike.py"),
-        "--child",
-        str(root),
-        str(config),
-        json.dumps(overrides),
-    ]
+from common import Ledger, file_digest, finished, log, machine, now, pool, run_dir_of, train_argv  # noqa: E402
 
 
 def _env_floats(text: str, names: list[str], flag: str) -> dict[str, float]:
@@ -103,32 +60,42 @@ def dataset_path(datasets_dir: Path, env: str, quality: str) -> Path:
     return datasets_dir / "shiftrl" / env / f"{quality}-v0"
 
 
-def summarise(runs: dict[tuple[str, str, str, int], Path]) -> list[dict[str, Any]]:
+def run_record(root: Path) -> dict[str, Any] | None:
+    """What the table keeps of one finished offline run (its last evaluation)."""
+    run = run_dir_of(root)
+    res = json.loads((run / "results.json").read_text()) if run and (run / "results.json").is_file() else None
+    if not res or not res.get("eval"):
+        return None
+    return {
+        "normalized_score": res["eval"]["normalized_score"],
+        "gradient_steps": res["history"][-1]["gradient_steps"],
+        "shift_returns": {k: p["return"]["mean"] for k, p in res["eval"]["points"].items()},
+        "dataset_return": res["dataset"]["mean_episode_return"],
+    }
+
+
+def summarise(records: dict[tuple[str, str, str, int], dict[str, Any]]) -> list[dict[str, Any]]:
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
-    for (env, quality, agent, _), root in runs.items():
-        run = run_dir_of(root)
-        res = json.loads((run / "results.json").read_text()) if run and (run / "results.json").is_file() else None
-        if res and res.get("eval"):
-            groups.setdefault((env, quality, agent), []).append(res)
+    for (env, quality, agent, _), rec in records.items():
+        groups.setdefault((env, quality, agent), []).append(rec)
     rows = []
-    for (env, quality, agent), results in sorted(groups.items()):
-        scores = [r["eval"]["normalized_score"] for r in results]
-        points = results[0]["eval"]["points"]
+    for (env, quality, agent), recs in sorted(groups.items()):
+        scores = [r["normalized_score"] for r in recs]
         per_shift = {
-            label: [r["eval"]["points"][label]["return"]["mean"] for r in results if label in r["eval"]["points"]]
-            for label in points
+            label: [r["shift_returns"][label] for r in recs if label in r["shift_returns"]]
+            for label in recs[0]["shift_returns"]
         }
         rows.append(
             {
                 "env": env,
                 "quality": quality,
                 "agent": agent,
-                "seeds": len(results),
-                "gradient_steps": results[0]["history"][-1]["gradient_steps"],
+                "seeds": len(recs),
+                "gradient_steps": recs[0]["gradient_steps"],
                 "score_mean": float(np.mean(scores)),
                 "score_std": float(np.std(scores)),
                 "shift_returns": {k: (float(np.mean(v)), float(np.std(v))) for k, v in per_shift.items()},
-                "dataset_return": results[0]["dataset"]["mean_episode_return"],
+                "dataset_return": recs[0]["dataset_return"],
             }
         )
     return rows
@@ -234,7 +201,6 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--report-only", action="store_true")
     args = ap.parse_args(argv)
     from trainers.config import load_config
-    from trainers.io import atomic_write_json, atomic_write_text
 
     envs_ = args.envs.split(",")
     qualities = args.qualities.split(",")
@@ -259,31 +225,84 @@ def main(argv: list[str] | None = None) -> None:
         for a in agents
         if s in seeds_for[a] and (ROOT / "configs" / a / f"{e}-{q}.yaml").is_file()  # e.g. RLlib: hopper medium
     }
+    from envs.datasets import fingerprint as dataset_fingerprint
+
+    def cfg_of(e: str, q: str, a: str) -> Path:
+        return ROOT / "configs" / a / f"{e}-{q}.yaml"
+
+    def fingerprint(e: str, q: str, a: str) -> dict[str, Any] | None:
+        """What a record's numbers depend on; None while the dataset is not on this machine."""
+        data = dataset_path(data_dir, e, q)
+        if not data.is_dir():
+            return None
+        return {
+            "dataset": dataset_fingerprint(data)[:16],
+            "config": file_digest(cfg_of(e, q, a)),
+            "gradient_steps": budget.get(a, args.gradient_steps),
+            "eval_episodes": args.eval_episodes,
+            "nn_eps": nn_eps.get(e) if a == "prdc" else None,
+        }
+
+    ledger = Ledger(Path(args.out) / f"{args.name}.json")
+    records: dict[tuple[str, str, str, int], dict[str, Any]] = {}
+
+    def lookup(key: tuple[str, str, str, int]) -> None:
+        e, q, a, s = key
+        name, fp = f"{e}__{q}__{a}__{s}", fingerprint(e, q, a)
+        got = ledger.get(name, fp) if fp is not None else ledger.runs.get(name, {}).get("result")
+        if got is None and fp is not None and (rec := run_record(runs[key])) is not None:
+            if rec["gradient_steps"] >= fp["gradient_steps"]:
+                ledger.put(name, fp, rec)
+                got = rec
+        if got is not None:
+            records[key] = got
+
+    def write() -> None:
+        table = summarise(records)
+        result = {
+            "runs_planned": len(runs),
+            "runs_finished": len(records),
+            "name": args.name,
+            "date": now(),
+            "machine": machine(),
+            "behaviour_steps": args.behaviour_steps or "the td3 configs'",
+            "transitions": args.transitions,
+            "gradient_steps": args.gradient_steps,
+            "seeds": seeds,
+            "nn_eps": nn_eps,
+            "budget": budget,
+            "table": table,
+            "claim": claim(table),
+        }
+        ledger.write(result, markdown(result))
+
     if not args.report_only:
         jobs = []
         for e, root in behaviour.items():
             cfg_path = ROOT / "configs" / "td3" / f"{e}.yaml"
             steps = args.behaviour_steps or load_config(cfg_path).agent_config.env_steps
-            if not _finished(root, "env_steps", steps):
-                ov = [f"runs_dir={root}", f"agent_config.env_steps={steps}", "ray.num_workers=0"]
-                argv_ = _child_job(root, cfg_path, ov, args.resume)
-                jobs.append((f"behaviour {e}", argv_, root / "benchmark.log"))
-        _pool(jobs, args.parallel)
+            # a behaviour run is only needed while one of its datasets is missing
+            if all(dataset_path(data_dir, e, q).exists() for q in qualities) or finished(root, "env_steps", steps):
+                continue
+            ov = [f"runs_dir={root}", f"agent_config.env_steps={steps}", "ray.num_workers=0"]
+            jobs.append((f"behaviour {e}", [train_argv(root, cfg_path, ov, args.resume)], root, root / "benchmark.log"))
+        pool(jobs, args.parallel)
         from trainers.commands.collect import collect_quality
 
         for e in envs_:
-            run = run_dir_of(behaviour[e])
             for q in qualities:
                 out = dataset_path(data_dir, e, q)
                 if not out.exists():
-                    print(f"{time.strftime('%H:%M:%S')} dataset {out}", flush=True)
-                    collect_quality(str(run), q, str(out), args.transitions, seed=0, num_workers=0)
-        jobs = []
+                    log(f"dataset {out}")
+                    collect_quality(str(run_dir_of(behaviour[e])), q, str(out), args.transitions, seed=0, num_workers=0)
+    for key in runs:
+        lookup(key)
+    if not args.report_only:
+        jobs, label_of = [], {}
         for (e, q, a, s), root in runs.items():
-            cfg_path = ROOT / "configs" / a / f"{e}-{q}.yaml"
-            steps = budget.get(a, args.gradient_steps)
-            if _finished(root, "gradient_steps", steps):
+            if (e, q, a, s) in records:
                 continue
+            steps = budget.get(a, args.gradient_steps)
             ov = [
                 f"seed={s}",
                 f"runs_dir={root}",
@@ -298,30 +317,18 @@ def main(argv: list[str] | None = None) -> None:
                 ov.append(f"agent_config.updates_per_iteration={min(500, max(steps // 10, 1))}")
             if a == "prdc" and e in nn_eps:
                 ov.append(f"agent_config.nn_eps={nn_eps[e]}")
-            jobs.append((f"{e} {q} {a} seed {s}", _child_job(root, cfg_path, ov, args.resume), root / "benchmark.log"))
-        _pool(jobs, args.parallel)
-    table = summarise(runs)
-    done = sum(r["seeds"] for r in table)
-    result = {
-        "runs_planned": len(runs),
-        "runs_finished": done,
-        "name": args.name,
-        "date": dt.datetime.now().isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
-        "behaviour_steps": args.behaviour_steps or "the td3 configs'",
-        "transitions": args.transitions,
-        "gradient_steps": args.gradient_steps,
-        "seeds": seeds,
-        "nn_eps": nn_eps,
-        "budget": budget,
-        "table": table,
-        "claim": claim(table),
-    }
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out / f"{args.name}.json", result)
-    atomic_write_text(out / f"{args.name}.md", markdown(result))
-    print(markdown(result))
+            label = f"{e} {q} {a} seed {s}"
+            label_of[label] = (e, q, a, s)
+            jobs.append((label, [train_argv(root, cfg_of(e, q, a), ov, args.resume)], root, root / "benchmark.log"))
+
+        def done(label: str, ok: bool) -> None:
+            if ok:
+                lookup(label_of[label])
+                write()
+
+        pool(jobs, args.parallel, on_done=done)
+    write()
+    print(ledger.path.with_suffix(".md").read_text())
 
 
 if __name__ == "__main__":

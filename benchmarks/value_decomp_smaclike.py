@@ -30,13 +30,8 @@ reached 0.8 (or "not reached by B").
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
-import os
-import platform
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +40,9 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(HERE))
 
+from common import finished, machine, now, pool, run_dir_of, train_argv  # noqa: E402
 
 # QMIX's test win rates (%) in the SMAC paper's final table (Samvelyan et al. 2019, 2M env
 # steps, PyMARL's sc2.yaml: 32 greedy test episodes every 10k steps), as quoted by
@@ -74,34 +71,6 @@ def overrides(method: str, seed: int, budget: int, eval_every: int, runs_dir: Pa
             f"agent_config.vq_dense_until_steps={budget // 20}",
         ]
     return out
-
-
-def child(run_root: str, config: str, overrides_json: str) -> None:
-    """One run, in this process: a new run directory under run_root, or the one already
-    there (resumed from its checkpoint)."""
-    import torch
-
-    torch.set_num_threads(1)
-    from trainers.config import load_config
-    from trainers.run import execute_run, prepare_runs
-
-    run = run_dir_of(Path(run_root))
-    if run is None:
-        (run,) = prepare_runs(load_config(config, json.loads(overrides_json)), 1)
-    execute_run(run, 0)
-
-
-def run_dir_of(root: Path) -> Path | None:
-    runs = sorted(d for d in root.iterdir() if (d / "config.yaml").is_file()) if root.is_dir() else []
-    return runs[-1] if runs else None
-
-
-def finished(root: Path, budget: int) -> bool:
-    run = run_dir_of(root)
-    if run is None or not (run / "results.json").is_file():
-        return False
-    res = json.loads((run / "results.json").read_text())
-    return bool(res.get("history")) and res["history"][-1]["env_steps"] >= budget
 
 
 def summarise(runs: dict[tuple[str, str, int], Path], budget: int) -> dict[str, Any]:
@@ -297,11 +266,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", default=str(HERE / "results"))
     ap.add_argument("--resume", action="store_true", help="continue unfinished runs, skip finished ones")
     ap.add_argument("--report-only", action="store_true", help="write the tables from the runs as they are")
-    ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    if args.child:
-        child(*args.child)
-        return
     from trainers.io import atomic_write_json, atomic_write_text
 
     envs = args.envs.split(",")
@@ -311,37 +276,18 @@ def main(argv: list[str] | None = None) -> None:
     # seed-major order: every method's first seed finishes before any second seed starts
     runs = {(e, m, s): base / f"{e}__{m}__{s}" for s in seeds for e in envs for m in methods}
     if not args.report_only:
-        todo = []
-        for key, root in runs.items():
-            if finished(root, args.env_steps):
+        jobs = []
+        for (e, m, s), root in runs.items():
+            if finished(root, "env_steps", args.env_steps):
                 continue
-            if run_dir_of(root) is not None and not args.resume:
-                sys.exit(f"{root} holds a run already: pass --resume to continue it (or delete it)")
-            todo.append((key, root))
-        running: list[tuple[subprocess.Popen, tuple, Any]] = []
-        env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-        while todo or running:
-            while todo and len(running) < args.parallel:
-                (e, m, s), root = todo.pop(0)
-                root.mkdir(parents=True, exist_ok=True)
-                cfg = ROOT / "configs" / m / f"{e}.yaml"
-                ov = overrides(m, s, args.env_steps, args.eval_every, root)
-                log = open(root / "benchmark.log", "a")
-                cmd = [sys.executable, __file__, "--child", str(root), str(cfg), json.dumps(ov)]
-                print(f"{time.strftime('%H:%M:%S')} start {e} {m} seed {s} (log {root / 'benchmark.log'})", flush=True)
-                running.append((subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env), (e, m, s), log))
-            time.sleep(5)
-            for item in list(running):
-                proc, key, log = item
-                if proc.poll() is not None:
-                    log.close()
-                    running.remove(item)
-                    status = "done" if proc.returncode == 0 else f"FAILED (exit {proc.returncode})"
-                    print(f"{time.strftime('%H:%M:%S')} {status}: {' '.join(map(str, key))}", flush=True)
+            ov = overrides(m, s, args.env_steps, args.eval_every, root)
+            argv_ = train_argv(root, ROOT / "configs" / m / f"{e}.yaml", ov, args.resume)
+            jobs.append((f"{e} {m} seed {s}", [argv_], root, root / "benchmark.log"))
+        pool(jobs, args.parallel)
     result = {
         "name": args.name,
-        "date": dt.datetime.now().isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
+        "date": now(),
+        "machine": machine(),
         "env_steps": args.env_steps,
         "eval_every": args.eval_every,
         "seeds": seeds,

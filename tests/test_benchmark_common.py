@@ -1,0 +1,93 @@
+"""The benchmarks' shared pieces: the ledger that carries finished runs into a new clone, and
+the pool's run lock that keeps two drivers off one run."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+import common
+
+
+def test_ledger_round_trip_and_fingerprint_guard(tmp_path: Path) -> None:
+    path = tmp_path / "results" / "table.json"
+    led = common.Ledger(path)
+    fp = {"levels": "abc", "updates": 300}
+    led.put("dred__0", fp, {"test": {"solved": 0.5}})
+    led.write({"name": "table", "table": []}, "# table\n")
+
+    again = common.Ledger(path)  # a new clone reads the committed file
+    assert again.get("dred__0", fp) == {"test": {"solved": 0.5}}
+    # a record made on other levels or another budget is not mixed in ...
+    assert again.get("dred__0", {"levels": "abd", "updates": 300}) is None
+    assert again.get("dred__0", {"levels": "abc", "updates": 200}) is None
+    assert again.get("plr__0", fp) is None
+    # ... but it is kept: writing the table again does not drop it
+    again.put("plr__0", fp, {"test": {"solved": 0.25}})
+    again.write({"name": "table", "table": [1]}, "# table\n")
+    doc = json.loads(path.read_text())
+    assert set(doc["runs"]) == {"dred__0", "plr__0"}
+    assert doc["table"] == [1]
+    assert path.with_suffix(".md").read_text() == "# table\n"
+
+
+def test_pool_skips_a_run_held_by_a_live_process_and_runs_commands_in_turn(tmp_path: Path) -> None:
+    held, free = tmp_path / "held", tmp_path / "free"
+    held.mkdir()
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (held / "run.lock").write_text(f"{sleeper.pid}\n")
+        assert common.locked_by(held) == [sleeper.pid]
+        marks = [free / "a", free / "b"]
+        touch = [[sys.executable, "-c", f"open({str(m)!r}, 'w').write('x')"] for m in marks]
+        done: list[tuple[str, bool]] = []
+        common.pool(
+            [
+                ("held", [[sys.executable, "-c", f"open({str(held / 'ran')!r}, 'w')"]], held, tmp_path / "h.log"),
+                ("free", touch, free, tmp_path / "f.log"),
+            ],
+            parallel=2,
+            poll=0.05,
+            on_done=lambda label, ok: done.append((label, ok)),
+        )
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert not (held / "ran").exists()  # the held run was not started a second time
+    assert all(m.is_file() for m in marks)  # both commands of the free job ran
+    assert done == [("free", True)]
+    assert not (free / "run.lock").exists()  # released when the job ended
+    # a lock left by a process that is gone does not block
+    assert common.locked_by(held) == []
+
+
+def test_failed_command_stops_the_job(tmp_path: Path) -> None:
+    root, never = tmp_path / "run", tmp_path / "never"
+    done: list[tuple[str, bool]] = []
+    common.pool(
+        [
+            (
+                "job",
+                [[sys.executable, "-c", "raise SystemExit(3)"], [sys.executable, "-c", f"open({str(never)!r}, 'w')"]],
+                root,
+                tmp_path / "j.log",
+            )
+        ],
+        parallel=1,
+        poll=0.05,
+        on_done=lambda label, ok: done.append((label, ok)),
+    )
+    assert done == [("job", False)]
+    assert not never.exists()
+
+
+@pytest.mark.parametrize("bad", ["--train-child", "--nope"])
+def test_common_cli_usage(bad: str) -> None:
+    res = subprocess.run([sys.executable, common.__file__, bad], capture_output=True, text=True)
+    assert res.returncode != 0 and "usage" in res.stderr
