@@ -192,3 +192,33 @@ def test_seeds_run_as_separate_tune_trials(ray_local, tmp_path):
     res = [json.loads((d / "results.json").read_text()) for d in dirs]
     assert [r["seed"] for r in res] == [0, 1]
     assert res[0]["methods"]["pevi"]["mean"] != res[1]["methods"]["pevi"]["mean"]
+
+
+def test_a_stalled_call_raises_instead_of_hanging():
+    """The deadline around RLlib's training iterations: a value or an error passes through,
+    a call that never returns becomes StalledError after the deadline (not a hang), and 0
+    means no deadline."""
+    import threading
+
+    from trainers.runtime import StalledError, with_deadline
+
+    assert with_deadline(lambda: 3, 5.0, "x") == 3
+    assert with_deadline(lambda: 4, 0, "x") == 4
+    with pytest.raises(KeyError, match="inner"):
+        with_deadline(lambda: {}["inner"], 5.0, "x")
+    never = threading.Event()
+    t0 = time.time()
+    with pytest.raises(StalledError, match="algo.train did not return within 0.3 s"):
+        with_deadline(never.wait, 0.3, "algo.train")
+    assert time.time() - t0 < 5.0
+    never.set()
+
+
+@pytest.mark.parametrize("loop", ["rllib", "rllib_offline"])
+def test_iteration_timeout_must_not_be_negative(loop):
+    if loop == "rllib":
+        from trainers.loops.rllib import RLlibPPOConfig as Config
+    else:
+        from trainers.loops.rllib_offline import RLlibOfflineConfig as Config
+    with pytest.raises(ValueError, match="iteration_timeout must be >= 0"):
+        Config(iteration_timeout=-1)

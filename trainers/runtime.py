@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import ray
 
@@ -19,6 +22,41 @@ log = logging.getLogger("shiftrl")
 
 class ResourceError(RuntimeError):
     """A resource request the cluster cannot satisfy (raised instead of hanging)."""
+
+
+class StalledError(RuntimeError):
+    """A call into Ray that did not return within its deadline (raised instead of hanging)."""
+
+
+T = TypeVar("T")
+
+
+def with_deadline(fn: Callable[[], T], seconds: float, what: str) -> T:
+    """``fn()``, or StalledError if it has not returned after ``seconds`` (0: no deadline).
+
+    Seen here: after the process was paused, an RLlib offline run's Ray Data actor stayed
+    pending forever and ``algo.train()`` never returned. The call runs in a daemon thread
+    that is abandoned on timeout, so the caller must treat what ``fn`` used as broken (stop
+    the run; it resumes from its last checkpoint).
+    """
+    if not seconds:
+        return fn()
+    box: dict[str, object] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as e:  # noqa: BLE001  (re-raised in the caller's thread)
+            box["error"] = e
+
+    worker = threading.Thread(target=target, name=f"deadline:{what}", daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        raise StalledError(f"{what} did not return within {seconds:g} s")
+    if "error" in box:
+        raise box["error"]  # type: ignore[misc]
+    return box["value"]  # type: ignore[return-value]
 
 
 def init_ray(address: str | None = None, include_dashboard: bool = False, num_cpus: int | None = None) -> str:

@@ -61,6 +61,9 @@ class RLlibPPOConfig:
         checkpoint_every: iterations between checkpoints (the last one is always saved);
             the greedy policy is evaluated at each (``eval`` section).
         invalid_action: the env's handling of a masked-out action ("raise" or "stop").
+        iteration_timeout: seconds one training iteration may take before the run stops
+            with an error instead of waiting forever (an EnvRunner or learner that never
+            answers); 0 waits forever. Resume the run afterwards.
         extra: further keyword arguments for RLlib's ``PPOConfig.training`` (passed as is).
 
     EnvRunners are ``ray.num_workers`` (default 0: sample inside the trial process) with
@@ -80,6 +83,7 @@ class RLlibPPOConfig:
     hidden: tuple[int, ...] = (128, 128)
     checkpoint_every: int = 10
     invalid_action: str = "raise"
+    iteration_timeout: float = 3600.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -90,6 +94,8 @@ class RLlibPPOConfig:
             raise ValueError(f"minibatch_size {self.minibatch_size} > train_batch_size {self.train_batch_size}")
         if self.invalid_action not in ("raise", "stop"):
             raise ValueError(f"invalid_action must be 'raise' or 'stop', got {self.invalid_action!r}")
+        if self.iteration_timeout < 0:
+            raise ValueError(f"iteration_timeout must be >= 0 seconds (0: no deadline), got {self.iteration_timeout}")
 
 
 def make_rllib_env(env_config: dict[str, Any]) -> Any:
@@ -290,6 +296,7 @@ def run(cfg: Any, run_dir: Path, ctx: Any) -> dict[str, Any]:
 
     from trainers.evaluation import eval_scalars, evaluate_policy
     from trainers.io import atomic_write_json
+    from trainers.runtime import StalledError, with_deadline
     from trainers.sampling import RunnerGroup
     from trainers.tb import TBLogger
 
@@ -311,10 +318,18 @@ def run(cfg: Any, run_dir: Path, ctx: Any) -> dict[str, Any]:
         tb.config(to_dict(cfg))
     t_start = time.time()
     last_eval = None
+    stalled = False
     try:
         for it in range(start_it, a.iterations):
             t0 = time.time()
-            res = algo.train()
+            try:
+                res = with_deadline(algo.train, a.iteration_timeout, "RLlib's training iteration")
+            except StalledError as e:
+                stalled = True
+                raise StalledError(
+                    f"{e} at iteration {it + 1} (agent_config.iteration_timeout={a.iteration_timeout:g}); resume "
+                    f"from the last checkpoint with `shiftrl train --resume {run_dir}`"
+                ) from None
             runners = res.get("env_runners", {})
             steps = int(res.get("num_env_steps_sampled_lifetime", runners.get("num_env_steps_sampled_lifetime", 0)))
             ret = float(runners.get("team_return", float("nan")))  # mean team return, last 100 episodes
@@ -350,7 +365,8 @@ def run(cfg: Any, run_dir: Path, ctx: Any) -> dict[str, Any]:
                 ctx.report({"iteration": it + 1, "env_steps": steps, "episodic_return": ret})
     finally:
         tb.close()
-        algo.stop()
+        if not stalled:  # stopping a stalled algorithm can block too; the trial's end frees it
+            algo.stop()
     results = {
         "kind": "learning_curve",
         "agent": cfg.agent,

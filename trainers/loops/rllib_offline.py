@@ -76,6 +76,9 @@ class RLlibOfflineConfig:
         hidden: MLP layer sizes of every network (RLlib's ``fcnet_hiddens``).
         checkpoint_every: gradient steps between checkpoints, rounded up to whole
             iterations (the last one is always saved).
+        iteration_timeout: seconds one training iteration may take before the run stops
+            with an error instead of waiting forever (a stalled Ray Data pipeline never
+            returns); 0 waits forever. Resume the run afterwards.
         training: further keyword arguments for the algorithm config's ``training()``,
             passed as is under RLlib's names (e.g. CQL ``min_q_weight``, ``bc_iters``,
             ``actor_lr``; IQL ``expectile``, ``beta``, ``tau``; BC ``lr``).
@@ -89,6 +92,7 @@ class RLlibOfflineConfig:
     gamma: float = 0.99
     hidden: tuple[int, ...] = (256, 256)
     checkpoint_every: int = 5000
+    iteration_timeout: float = 3600.0
     training: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -97,6 +101,8 @@ class RLlibOfflineConfig:
         for name in ("gradient_steps", "updates_per_iteration", "batch_size", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.iteration_timeout < 0:
+            raise ValueError(f"iteration_timeout must be >= 0 seconds (0: no deadline), got {self.iteration_timeout}")
         if self.gradient_steps % self.updates_per_iteration:
             raise ValueError(
                 f"gradient_steps={self.gradient_steps} must be a multiple of updates_per_iteration="
@@ -337,6 +343,7 @@ def _losses(res: dict[str, Any]) -> dict[str, float]:
 def run(cfg: ExperimentConfig, run_dir: Path, ctx: RunContext) -> dict[str, Any]:
     """Trains (or resumes) the RLlib algorithm in ``run_dir``; returns the results dict."""
     from trainers.config import to_dict
+    from trainers.runtime import StalledError, with_deadline
     from trainers.sampling import RunnerGroup
     from trainers.tb import TBLogger
 
@@ -367,9 +374,18 @@ def run(cfg: ExperimentConfig, run_dir: Path, ctx: RunContext) -> dict[str, Any]
     group = RunnerGroup(cfg.env.id, cfg.env.kwargs, policy, cfg.seed, 0, 1, cfg.imports)
     every_it = -(-a.checkpoint_every // a.updates_per_iteration)
     ticker = ProgressTicker(ctx, tb, a.gradient_steps, loop["steps"])
+    stalled = False
     try:
         while loop["steps"] < a.gradient_steps:
-            res = algo.train()
+            try:
+                res = with_deadline(algo.train, a.iteration_timeout, "RLlib's training iteration")
+            except StalledError as e:
+                stalled = True
+                raise StalledError(
+                    f"{e} at {loop['steps']} gradient steps (agent_config.iteration_timeout={a.iteration_timeout:g}): "
+                    f"RLlib's data pipeline or learner stalled; resume from the last checkpoint with "
+                    f"`shiftrl train --resume {run_dir}`"
+                ) from None
             loop["steps"] += a.updates_per_iteration
             steps, done = loop["steps"], loop["steps"] >= a.gradient_steps
             losses = _losses(res)
@@ -386,5 +402,6 @@ def run(cfg: ExperimentConfig, run_dir: Path, ctx: RunContext) -> dict[str, Any]
     finally:
         tb.close()
         group.close()
-        algo.stop()
+        if not stalled:  # stopping a stalled algorithm can block too; the trial's end frees it
+            algo.stop()
     return write_results(cfg, run_dir, loop, ds)
