@@ -225,7 +225,7 @@ def main(argv: list[str] | None = None) -> None:
         for a in agents
         if s in seeds_for[a] and (ROOT / "configs" / a / f"{e}-{q}.yaml").is_file()  # e.g. RLlib: hopper medium
     }
-    from envs.datasets import fingerprint as dataset_fingerprint
+    from envs.datasets import data_sha256
 
     def cfg_of(e: str, q: str, a: str) -> Path:
         return ROOT / "configs" / a / f"{e}-{q}.yaml"
@@ -236,7 +236,7 @@ def main(argv: list[str] | None = None) -> None:
         if not data.is_dir():
             return None
         return {
-            "dataset": dataset_fingerprint(data)[:16],
+            "dataset": data_sha256(data)[:16],  # the transitions, not where they were written
             "config": file_digest(cfg_of(e, q, a)),
             "gradient_steps": budget.get(a, args.gradient_steps),
             "eval_episodes": args.eval_episodes,

@@ -326,6 +326,19 @@ def fingerprint(path: str | os.PathLike) -> str:
     return hashlib.sha256(meta.read_bytes()).hexdigest()
 
 
+def data_sha256(path: str | os.PathLike) -> str:
+    """The sha256 of a dataset's data file as its metadata records it: the same for two
+    datasets with the same transitions, wherever and from whichever run directory they were
+    written (``fingerprint`` also covers the metadata, which names those)."""
+    meta = _resolve(Path(path)) / METADATA
+    if not meta.is_file():
+        raise DatasetError(f"dataset {path}: missing {METADATA}")
+    digest = json.loads(meta.read_text()).get("shiftrl", {}).get("sha256", {}).get(HDF5)
+    if not digest:
+        raise DatasetError(f"dataset {path}: {METADATA} records no sha256 of {HDF5} (not written by shiftrl collect)")
+    return str(digest)
+
+
 def load(path: str | os.PathLike) -> Dataset:
     """Reads and validates a dataset directory (see module docstring)."""
     import h5py

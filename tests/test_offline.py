@@ -286,6 +286,39 @@ def test_td3_run_snapshots_and_quality_datasets(tmp_path):
     shutil.rmtree(run)
 
 
+@pytest.mark.slow
+def test_behaviour_run_and_its_datasets_are_reproducible_under_a_seed(tmp_path):
+    """Two TD3 behaviour runs of one config and seed, in different directories, give
+    byte-identical medium and medium-replay data files: what lets a benchmark in a new clone
+    rebuild its datasets and keep the runs its ledger recorded on them (benchmarks/common.py
+    keys them by ``data_sha256``). A third run with another seed differs, so the check can fail."""
+    from trainers.commands.collect import collect_quality
+    from trainers.run import execute_run
+
+    digests = {}
+    for name, seed in (("a", 0), ("b", 0), ("c", 1)):
+        run = tmp_path / name / "td3"
+        run.mkdir(parents=True)
+        cfg = load_config(
+            ROOT / "configs" / "td3" / "pendulum.yaml",
+            [
+                f"seed={seed}",
+                "agent_config.env_steps=1200",
+                "agent_config.warmup_steps=400",
+                "eval.every=400",
+                "eval.episodes=2",
+            ],
+        )
+        (run / "config.yaml").write_text(dump_config(cfg))
+        execute_run(run, num_workers=0)
+        digests[name] = [
+            datasets.data_sha256(collect_quality(str(run), q, str(tmp_path / name / q), 600, num_workers=0))
+            for q in ("medium", "medium-replay")
+        ]
+    assert digests["a"] == digests["b"]
+    assert digests["a"][0] != digests["c"][0] and digests["a"][1] != digests["c"][1]
+
+
 # -- learning (slow) -------------------------------------------------------------------------
 def _score(ret, ds):
     return (ret - ds.metadata["ref_min_score"]) / (ds.metadata["ref_max_score"] - ds.metadata["ref_min_score"])

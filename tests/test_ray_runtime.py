@@ -208,7 +208,7 @@ def test_a_stalled_call_raises_instead_of_hanging():
         with_deadline(lambda: {}["inner"], 5.0, "x")
     never = threading.Event()
     t0 = time.time()
-    with pytest.raises(StalledError, match="algo.train did not return within 0.3 s"):
+    with pytest.raises(StalledError, match=r"algo\.train did not return within 0\.3 s"):
         with_deadline(never.wait, 0.3, "algo.train")
     assert time.time() - t0 < 5.0
     never.set()
