@@ -2,7 +2,7 @@
 scales, the training levels an initial set (pole length x pole mass), and the evaluation
 moves the pole length beyond it (configs/{dred,plr,uniform}/cartpole.yaml).
 
-    python benchmarks/shift_curriculum.py [--updates 60] [--seeds 0,1] [--resume] [--report-only]
+    python benchmarks/shift_curriculum.py [--updates 40] [--seeds 0,1] [--resume] [--report-only]
 
 Each run is a subprocess with one torch thread, ``--parallel`` at a time, resumable; each
 finished run is recorded in the results JSON's ledger (benchmarks/common.py). Writes
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--agents", default="dred,plr,uniform")
     ap.add_argument("--seeds", default="0,1")
-    ap.add_argument("--updates", type=int, default=60)
+    ap.add_argument("--updates", type=int, default=40)
     ap.add_argument("--parallel", type=int, default=2)
     ap.add_argument("--runs-dir", default=str(ROOT / "runs" / "benchmarks"))
     ap.add_argument("--levels", default=str(ROOT / "levels" / "cartpole" / "initial.json"))

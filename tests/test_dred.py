@@ -124,6 +124,11 @@ def test_episode_scores_average_finished_episodes_and_skip_cut_ones():
     assert np.isnan(scores[1]) and not solved[1] and count[1] == 0
     s, v = per_level(1, scores, solved)
     assert s[0] == pytest.approx(2.0) and v[0]
+    # a dense-reward env's success level: the episode above (return 0.5) does not reach 1
+    _, solved_hi, _ = env_episode_scores(batch, step, solved_return=1.0)
+    assert not solved_hi[0]
+    _, solved_lo, _ = env_episode_scores(batch, step, solved_return=0.4)
+    assert solved_lo[0]
 
 
 # -- generators ------------------------------------------------------------------------------------

@@ -70,6 +70,11 @@ class DREDConfig:
         vae_start_mask: where a decoded level's start may be: "reachable" (a navigable cell
             from which the goal can be reached, the default) or "navigable" (any navigable
             cell but the goal; more of the generated levels are then unsolvable).
+        solved_return: an episode counts as solving its level when its return exceeds
+            this (DRED's grounding: a level enters the buffer only once solved). 0 is
+            DRED's rule on Cave Escape, where only the goal pays; a dense-reward env needs
+            its success level, e.g. 475 on CartPole (Gymnasium's reward threshold), or
+            every episode would count as solved.
         checkpoint_every: updates between checkpoints (the last one is always saved).
     """
 
@@ -105,6 +110,7 @@ class DREDConfig:
     vae_lr: float = 3.976e-4
     vae_beta: float = 0.0448
     vae_start_mask: Literal["reachable", "navigable"] = "reachable"
+    solved_return: float = 0.0
     checkpoint_every: int = 10
 
     def __post_init__(self) -> None:

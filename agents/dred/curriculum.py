@@ -43,10 +43,13 @@ from envs.registry import EnvSpec
 DATASET_METHODS = ("uniform", "plr", "dred", "el_dred")
 
 
-def env_episode_scores(batch: dict[str, np.ndarray], step: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def env_episode_scores(
+    batch: dict[str, np.ndarray], step: np.ndarray, solved_return: float = 0.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per env of a segment batch: (mean over its finished episodes of the mean per-step
-    score, solved at least once, finished episodes). Episodes cut by the segment's end are
-    not scored (the spec); an env with no finished episode scores NaN."""
+    score, solved at least once - an episode return above ``solved_return`` -, finished
+    episodes). Episodes cut by the segment's end are not scored (the spec); an env with no
+    finished episode scores NaN."""
     first, rewards = batch["first"], batch["rewards"]
     done = batch["terminated"] | batch["truncated"]
     B, T = done.shape
@@ -59,7 +62,7 @@ def env_episode_scores(batch: dict[str, np.ndarray], step: np.ndarray) -> tuple[
                 s = t
             if done[b, t] and s is not None:
                 per_ep.append(float(step[b, s : t + 1].mean()))
-                solved[b] |= bool(rewards[b, s : t + 1].sum() > 0)
+                solved[b] |= bool(rewards[b, s : t + 1].sum() > solved_return)
                 s = None
         if per_ep:
             scores[b], count[b] = float(np.mean(per_ep)), len(per_ep)
@@ -180,7 +183,7 @@ class Curriculum:
     def after_training(self, batch: dict[str, np.ndarray], step_scores: dict[str, np.ndarray]) -> None:
         if self.buffer is None or self._planned is None:
             return
-        env_s, env_solved, _ = env_episode_scores(batch, step_scores[self.cfg.level_score])
+        env_s, env_solved, _ = env_episode_scores(batch, step_scores[self.cfg.level_score], self.cfg.solved_return)
         ok = np.isfinite(env_s)
         # several envs may replay one entry: the last result wins, as in PLR's sequential updates
         self.buffer.update(self._planned[ok], env_s[ok], env_solved[ok])
@@ -212,7 +215,7 @@ class Curriculum:
     ) -> int:
         """Offers each scored proposal to the buffer; returns how many entered."""
         assert self.buffer is not None
-        env_s, env_solved, _ = env_episode_scores(batch, step_scores[self.cfg.level_score])
+        env_s, env_solved, _ = env_episode_scores(batch, step_scores[self.cfg.level_score], self.cfg.solved_return)
         scores, solved = per_level(len(levels), env_s, env_solved)
         grounded = self.method in ("dred", "el_dred")
         return sum(self.buffer.admit(p, float(s), bool(v), grounded) for p, s, v in zip(levels, scores, solved))
