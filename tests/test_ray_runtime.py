@@ -211,6 +211,16 @@ def test_a_stalled_call_raises_instead_of_hanging():
     with pytest.raises(StalledError, match=r"algo\.train did not return within 0\.3 s"):
         with_deadline(never.wait, 0.3, "algo.train")
     assert time.time() - t0 < 5.0
+
+    # the RLlib loops' iteration: the error says where it stalled and how to resume
+    from trainers.loops.rllib import train_iteration
+
+    class StuckAlgorithm:
+        def train(self):
+            never.wait()
+
+    with pytest.raises(StalledError, match=r"at iteration 3 .*iteration_timeout=0\.2.*shiftrl train --resume /runs/x"):
+        train_iteration(StuckAlgorithm(), 0.2, "iteration 3", Path("/runs/x"))
     never.set()
 
 

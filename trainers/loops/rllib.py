@@ -296,7 +296,7 @@ def run(cfg: Any, run_dir: Path, ctx: Any) -> dict[str, Any]:
 
     from trainers.evaluation import eval_scalars, evaluate_policy
     from trainers.io import atomic_write_json
-    from trainers.runtime import StalledError, with_deadline
+    from trainers.runtime import StalledError
     from trainers.sampling import RunnerGroup
     from trainers.tb import TBLogger
 
@@ -323,13 +323,10 @@ def run(cfg: Any, run_dir: Path, ctx: Any) -> dict[str, Any]:
         for it in range(start_it, a.iterations):
             t0 = time.time()
             try:
-                res = with_deadline(algo.train, a.iteration_timeout, "RLlib's training iteration")
-            except StalledError as e:
+                res = train_iteration(algo, a.iteration_timeout, f"iteration {it + 1}", run_dir)
+            except StalledError:
                 stalled = True
-                raise StalledError(
-                    f"{e} at iteration {it + 1} (agent_config.iteration_timeout={a.iteration_timeout:g}); resume "
-                    f"from the last checkpoint with `shiftrl train --resume {run_dir}`"
-                ) from None
+                raise
             runners = res.get("env_runners", {})
             steps = int(res.get("num_env_steps_sampled_lifetime", runners.get("num_env_steps_sampled_lifetime", 0)))
             ret = float(runners.get("team_return", float("nan")))  # mean team return, last 100 episodes
@@ -384,6 +381,20 @@ def run(cfg: Any, run_dir: Path, ctx: Any) -> dict[str, Any]:
 
 def _save(algo: Any, path: Path) -> None:
     save_algo(algo, path, algo.get_module("shared").state_dict())
+
+
+def train_iteration(algo: Any, timeout: float, where: str, run_dir: Path) -> dict[str, Any]:
+    """``algo.train()`` under the config's ``iteration_timeout``: a stall (a Ray Data pipeline
+    or an EnvRunner that never answers) raises StalledError naming the resume command."""
+    from trainers.runtime import StalledError, with_deadline
+
+    try:
+        return with_deadline(algo.train, timeout, "RLlib's training iteration")
+    except StalledError as e:
+        raise StalledError(
+            f"{e} at {where} (agent_config.iteration_timeout={timeout:g}); resume from the last checkpoint "
+            f"with `shiftrl train --resume {run_dir}`"
+        ) from None
 
 
 def save_algo(algo: Any, path: Path, weights: dict[str, Any]) -> None:

@@ -343,7 +343,8 @@ def _losses(res: dict[str, Any]) -> dict[str, float]:
 def run(cfg: ExperimentConfig, run_dir: Path, ctx: RunContext) -> dict[str, Any]:
     """Trains (or resumes) the RLlib algorithm in ``run_dir``; returns the results dict."""
     from trainers.config import to_dict
-    from trainers.runtime import StalledError, with_deadline
+    from trainers.loops.rllib import train_iteration
+    from trainers.runtime import StalledError
     from trainers.sampling import RunnerGroup
     from trainers.tb import TBLogger
 
@@ -378,14 +379,10 @@ def run(cfg: ExperimentConfig, run_dir: Path, ctx: RunContext) -> dict[str, Any]
     try:
         while loop["steps"] < a.gradient_steps:
             try:
-                res = with_deadline(algo.train, a.iteration_timeout, "RLlib's training iteration")
-            except StalledError as e:
+                res = train_iteration(algo, a.iteration_timeout, f"{loop['steps']} gradient steps", run_dir)
+            except StalledError:
                 stalled = True
-                raise StalledError(
-                    f"{e} at {loop['steps']} gradient steps (agent_config.iteration_timeout={a.iteration_timeout:g}): "
-                    f"RLlib's data pipeline or learner stalled; resume from the last checkpoint with "
-                    f"`shiftrl train --resume {run_dir}`"
-                ) from None
+                raise
             loop["steps"] += a.updates_per_iteration
             steps, done = loop["steps"], loop["steps"] >= a.gradient_steps
             losses = _losses(res)
