@@ -15,7 +15,8 @@ and each edge-case set (DRED, Garcin et al. 2024, Table 1's protocol at a smalle
 Each finished run is recorded at once in the results JSON's ledger (benchmarks/common.py)
 with a fingerprint of the level files, its config and the budget: run directories do not
 survive a new clone, the committed ledger does, and ``--resume`` in a new clone retrains only
-the runs it lacks. ``--report-only`` rebuilds the table from the ledger.
+the runs it lacks. ``--report-only`` trains nothing: it records the runs under ``--runs-dir``
+that finished but are not in the ledger yet (evaluating them), then rebuilds the table.
 
 Writes <out>/cave_zero_shot.{json,md}: per method and set, the mean and standard deviation
 over seeds of the mean return and solved rate (return > 0), and the interquartile mean of
@@ -322,7 +323,9 @@ def main(argv: list[str] | None = None) -> None:
             label_of[f"{a} seed {s}"] = (a, s)
             jobs.append((f"{a} seed {s}", cmds, root, root / "benchmark.log"))
         pool(jobs, args.parallel, on_done=lambda label, ok: record(*label_of[label]) if ok else None)
-        # runs another driver held while this one ran: record them if they have finished since
+    # finished runs not in the ledger yet (another driver's, or --report-only after a stop):
+    # evaluated here and recorded
+    if have_levels:
         for (a, s), root in runs.items():
             if (a, s) not in results and not locked_by(root):
                 record(a, s)

@@ -183,12 +183,20 @@ class Ledger:
         self.runs[key] = {"fingerprint": fingerprint, "recorded": now(), "result": result}
 
     def write(self, result: dict[str, Any], md: str) -> None:
-        """The table and every record, both files atomically (json last holds the ledger)."""
+        """The table and every record, both files atomically. Records another driver wrote
+        to the file since this one read it are kept (merged under a file lock; a record
+        this driver made wins)."""
+        import fcntl
+
         from trainers.io import atomic_write_json, atomic_write_text
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(self.path, {**result, "runs": dict(sorted(self.runs.items()))})
-        atomic_write_text(self.path.with_suffix(".md"), md)
+        with open(self.path.with_suffix(".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            on_disk = json.loads(self.path.read_text()).get("runs") or {} if self.path.is_file() else {}
+            self.runs = {**on_disk, **self.runs}
+            atomic_write_json(self.path, {**result, "runs": dict(sorted(self.runs.items()))})
+            atomic_write_text(self.path.with_suffix(".md"), md)
 
 
 if __name__ == "__main__":

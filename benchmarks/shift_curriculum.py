@@ -67,13 +67,13 @@ def main(argv: list[str] | None = None) -> None:
             points = json.loads((run / "results.json").read_text())["eval"]["points"]
             ledger.put(f"{a}__{s}", fingerprint(a), {k: p["return"]["mean"] for k, p in points.items()})
 
+    for (a, s), root in runs.items():  # finished runs not in the ledger yet (--report-only too)
+        if ledger.get(f"{a}__{s}", fingerprint(a)) is None and finished(root, "iteration", args.updates):
+            record(a, s)
     if not args.report_only:
         jobs, label_of = [], {}
         for (a, s), root in runs.items():
             if ledger.get(f"{a}__{s}", fingerprint(a)) is not None:
-                continue
-            if finished(root, "iteration", args.updates):
-                record(a, s)
                 continue
             ov = [
                 f"seed={s}",

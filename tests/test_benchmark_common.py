@@ -37,6 +37,16 @@ def test_ledger_round_trip_and_fingerprint_guard(tmp_path: Path) -> None:
     assert path.with_suffix(".md").read_text() == "# table\n"
 
 
+def test_two_drivers_writing_one_ledger_keep_both_records(tmp_path: Path) -> None:
+    path = tmp_path / "table.json"
+    first, second = common.Ledger(path), common.Ledger(path)  # both read the file before either wrote
+    first.put("dred__0", {"v": 1}, {"x": 1})
+    first.write({"table": []}, "")
+    second.put("plr__0", {"v": 1}, {"x": 2})
+    second.write({"table": []}, "")
+    assert set(json.loads(path.read_text())["runs"]) == {"dred__0", "plr__0"}
+
+
 def test_pool_skips_a_run_held_by_a_live_process_and_runs_commands_in_turn(tmp_path: Path) -> None:
     held, free = tmp_path / "held", tmp_path / "free"
     held.mkdir()
