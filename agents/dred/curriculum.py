@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from agents.dred.config import DREDConfig
-from agents.dred.generators import LevelVAE, codec_for, train_vae, vae_interpolations
+from agents.dred.generators import LevelVAE, codec_for, train_vae, vae_fidelity, vae_interpolations
 from agents.dred.sampler import LevelBuffer
 from envs.registry import EnvSpec
 
@@ -133,32 +133,63 @@ class Curriculum:
         self.proposed_solvable: list[int] = [0, 0]  # solvable, total
 
     # -- the generator ----------------------------------------------------------------------------
-    def _ensure_vae(self) -> LevelVAE:
+    def _ensure_vae(self, progress: Callable[[str], None] | None = None) -> LevelVAE:
         if self.vae is None:
             c = self.cfg
             with torch.random.fork_rng():
                 torch.manual_seed(self.seed + 97)
                 self.vae = LevelVAE(self.codec, c.vae_latent, c.vae_hidden)
-            info = train_vae(self.vae, self.dataset, c.vae_epochs, c.vae_batch, c.vae_lr, c.vae_beta, self.seed + 98)
+            info = train_vae(
+                self.vae, self.dataset, c.vae_epochs, c.vae_batch, c.vae_lr, c.vae_beta, self.seed + 98, progress
+            )
             self.vae_info = {f"vae_{k}": v for k, v in info.items()}
-            self.vae_info["vae_solvable"] = self.solvable_rate(360, np.random.default_rng([self.seed, 99]))
+            self.vae_info.update({f"vae_acc_{k}": v for k, v in vae_fidelity(self.vae, self.dataset).items()})
+            rng = np.random.default_rng([self.seed, 99])
+            self.vae_info.update({f"vae_{k}": v for k, v in self.codec.describe(self.generated(360, rng)).items()})
         return self.vae
 
     def prepare(self, progress: Callable[[str], None]) -> None:
         """Work before the first cycle, with progress lines: training DRED's VAE (unless a
-        checkpoint brought it)."""
+        checkpoint brought it) and how well it learned the training levels - a warning when
+        its reconstructions are no better than an input-blind guess (too few epochs)."""
         if self.method == "dred" and self.vae is None:
-            progress("training the level VAE on the training levels ...")
-            self._ensure_vae()
-            progress(f"level VAE: {self.vae_info['vae_solvable']:.1%} of its levels solvable")
+            progress(
+                f"training the level VAE on the {len(self.dataset)} training levels ({self.cfg.vae_epochs} epochs)"
+            )
+            self._ensure_vae(progress)
+            info = self.vae_info
+            fid = {k[len("vae_acc_") :]: v for k, v in info.items() if k.startswith("vae_acc_")}
+            if self.codec.kind == "cave":
+                data = self.codec.describe(self.dataset)
+                progress(
+                    f"level VAE: reconstructs {fid['layout']:.0%} of training cells (per-cell guess "
+                    f"{fid['layout_guess']:.0%}), the goal of {fid['goal']:.0%} and the start of {fid['start']:.0%} "
+                    f"of the levels; {info['vae_solvable']:.1%} of its levels solvable, start-goal path median "
+                    f"{info['vae_path_median']:.0f} steps with {info['vae_path_le3']:.0%} within 3 "
+                    f"(training levels: {data['path_median']:.0f}, {data['path_le3']:.0%})"
+                )
+            else:
+                progress(
+                    f"level VAE: reconstruction error {fid['mae']:.3f} of the range (mean level {fid['mae_guess']:.3f})"
+                )
+            why = self.codec.undertrained(fid)
+            if why is not None:
+                progress(
+                    f"WARNING: the level VAE has not learned the training levels ({why}); its levels are close "
+                    "to noise. Raise agent_config.vae_epochs (or vae_lr)"
+                )
 
-    def solvable_rate(self, n: int, rng: np.random.Generator) -> float:
-        """Fraction of ``n`` VAE-generated levels that are solvable (BFS from start to goal)."""
+    def generated(self, n: int, rng: np.random.Generator) -> list[dict[str, Any]]:
+        """``n`` VAE interpolations, 36 at a time as in training."""
         vae = self._ensure_vae()
         levels: list[dict[str, Any]] = []
         while len(levels) < n:
             levels += vae_interpolations(vae, self.dataset, min(36, n - len(levels)), rng)
-        return float(np.mean([self.codec.solvable(p) for p in levels]))
+        return levels
+
+    def solvable_rate(self, n: int, rng: np.random.Generator) -> float:
+        """Fraction of ``n`` VAE-generated levels that are solvable (BFS from start to goal)."""
+        return float(np.mean([self.codec.solvable(p) for p in self.generated(n, rng)]))
 
     # -- the cycle --------------------------------------------------------------------------------
     def plan(self, progress: float) -> list[dict[str, Any]] | None:

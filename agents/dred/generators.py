@@ -19,6 +19,7 @@ on a navigable cell other than the goal (DRED, sec. 4.2).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -153,6 +154,44 @@ class CaveCodec:
     def solvable(self, params: dict[str, Any]) -> bool:
         return CaveLevel.from_params(params).solvable()
 
+    # -- how well a VAE learned the levels ------------------------------------------------------
+    def fidelity(self, out: dict[str, torch.Tensor], levels: list[dict[str, Any]]) -> dict[str, float]:
+        """Argmax reconstruction accuracy of decoder outputs ``out`` for ``levels``: the
+        fraction of interior cells with the right tile (``layout``), of levels with the right
+        goal and start cell, and ``layout_guess``: the best input-blind guess (each cell's most
+        common tile over ``levels``), which a collapsed posterior cannot beat."""
+        enc = [self.encode(p) for p in levels]
+        tiles = np.stack([e["layout"] for e in enc])
+        guess = np.array([np.bincount(col, minlength=4).argmax() for col in tiles.T])
+        layout = out["layout"].reshape(len(levels), self.cells, 4).argmax(-1).numpy()
+        return {
+            "layout": float((layout == tiles).mean()),
+            "layout_guess": float((guess == tiles).mean()),
+            "goal": float((out["goal"].argmax(-1).numpy() == [int(e["goal"]) for e in enc]).mean()),
+            "start": float((out["start"].argmax(-1).numpy() == [int(e["start"]) for e in enc]).mean()),
+        }
+
+    def describe(self, levels: list[dict[str, Any]]) -> dict[str, float]:
+        """Solvable fraction and the start-to-goal shortest path over the solvable levels
+        (median, and the fraction of all levels solvable within 3 steps: near-trivial ones)."""
+        d = np.array([CaveLevel.from_params(p).distances()[CaveLevel.from_params(p).start] for p in levels])
+        ok = d >= 0
+        return {
+            "solvable": float(ok.mean()),
+            "path_median": float(np.median(d[ok])) if ok.any() else float("nan"),
+            "path_le3": float((ok & (d <= 3)).mean()),
+        }
+
+    @staticmethod
+    def undertrained(fid: dict[str, float]) -> str | None:
+        """Why a VAE with reconstruction accuracies ``fid`` has not learned the levels, or None."""
+        why = []
+        if fid["layout"] < fid["layout_guess"] + 0.2:
+            why.append(f"layout {fid['layout']:.0%} of cells against {fid['layout_guess']:.0%} for a per-cell guess")
+        if min(fid["goal"], fid["start"]) < 0.5:
+            why.append(f"goal {fid['goal']:.0%} and start {fid['start']:.0%} of levels")
+        return "; ".join(why) or None
+
 
 def _masked_draw(logits: torch.Tensor, allowed: np.ndarray, rng: np.random.Generator) -> int:
     """A categorical draw over ``allowed`` cells (all cells when none is allowed)."""
@@ -223,6 +262,24 @@ class ShiftCodec:
     def solvable(self, params: dict[str, Any]) -> bool:
         return True
 
+    def fidelity(self, out: dict[str, torch.Tensor], levels: list[dict[str, Any]]) -> dict[str, float]:
+        """Mean absolute reconstruction error in range units, and that of the best
+        input-blind guess (the levels' mean vector)."""
+        x = self.inputs(levels).numpy()
+        return {
+            "mae": float(np.abs(torch.sigmoid(out["mean"]).numpy() - x).mean()),
+            "mae_guess": float(np.abs(x.mean(0) - x).mean()),
+        }
+
+    def describe(self, levels: list[dict[str, Any]]) -> dict[str, float]:
+        return {"solvable": 1.0}
+
+    @staticmethod
+    def undertrained(fid: dict[str, float]) -> str | None:
+        if fid["mae"] > 0.8 * fid["mae_guess"]:  # no better than the mean level, about
+            return f"mean error {fid['mae']:.3f} of the range against {fid['mae_guess']:.3f} for the mean level"
+        return None
+
 
 Codec = CaveCodec | ShiftCodec
 
@@ -273,17 +330,26 @@ class LevelVAE(nn.Module):
 
 
 def train_vae(
-    vae: LevelVAE, levels: list[dict[str, Any]], epochs: int, batch: int, lr: float, beta: float, seed: int
+    vae: LevelVAE,
+    levels: list[dict[str, Any]],
+    epochs: int,
+    batch: int,
+    lr: float,
+    beta: float,
+    seed: int,
+    progress: Callable[[str], None] | None = None,
 ) -> dict[str, float]:
     """DRED's VAE training on the training levels (Adam; ``epochs`` passes in shuffled
-    batches); deterministic under ``seed``. Returns the last epoch's mean loss terms."""
+    batches); deterministic under ``seed``. Returns the last epoch's mean loss terms;
+    ``progress`` gets a line five times along the way."""
     gen = torch.Generator().manual_seed(seed)
     x = vae.codec.inputs(levels)
     opt = torch.optim.Adam(vae.parameters(), lr=lr)
     last: dict[str, float] = {}
+    every = max(1, epochs // 5)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        for _ in range(epochs):
+        for epoch in range(epochs):
             order = torch.randperm(len(x), generator=gen)
             terms: dict[str, list[float]] = {}
             for mb in order.split(batch):
@@ -294,7 +360,19 @@ def train_vae(
                 for k, v in (named | {"loss": float(loss.detach())}).items():
                     terms.setdefault(k, []).append(v)
             last = {k: float(np.mean(v)) for k, v in terms.items()}
+            if progress is not None and (epoch + 1) % every == 0:
+                progress(f"level VAE epoch {epoch + 1}/{epochs}: recon {last['recon']:.3f}, KL {last['kl']:.2f}")
     return last
+
+
+@torch.no_grad()
+def vae_fidelity(vae: LevelVAE, levels: list[dict[str, Any]], seed: int = 0) -> dict[str, float]:
+    """The codec's reconstruction accuracies of ``levels`` decoded from z = mu + sigma eps,
+    as generation decodes (the decoder is trained on such z: at the bare means, where the
+    unused latent dimensions lose their unit noise, it can be off its inputs' distribution)."""
+    mu, logvar = vae.encode(vae.codec.inputs(levels))
+    eps = torch.randn(mu.shape, generator=torch.Generator().manual_seed(seed))
+    return vae.codec.fidelity(vae.decode(mu + (0.5 * logvar).exp() * eps), levels)
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
