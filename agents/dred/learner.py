@@ -17,7 +17,7 @@ from torch.distributions import Categorical
 
 from agents.dred.config import DREDConfig
 from agents.dred.networks import ConvLSTMActorCritic
-from agents.ppo.learner import NetOptState
+from agents.ppo.learner import NEG, NetOptState, sample_discrete
 from agents.ppo.losses import gae, ppo_loss
 from agents.protocols import Batch, EnvSpaces, PolicyOutput
 
@@ -49,12 +49,7 @@ class DREDPolicy:
             hc = torch.as_tensor(hidden, dtype=torch.float32)
             h, c = self.net.core(self.net.features(x), hc[:, 0, 0], hc[:, 0, 1])
             logits, value = self.net.heads(h)
-            logits = logits.masked_fill(~torch.as_tensor(mask, dtype=torch.bool).reshape(B, -1), -1e9)
-            if greedy:
-                a = logits.argmax(-1)
-            else:  # Gumbel-max with the rollout's numpy stream: the only randomness
-                a = (logits + torch.as_tensor(rng.gumbel(size=logits.shape), dtype=torch.float32)).argmax(-1)
-            logp = torch.log_softmax(logits, -1).gather(-1, a[:, None])[:, 0]
+            a, logp = sample_discrete(logits, torch.as_tensor(mask, dtype=torch.bool).reshape(B, -1), greedy, rng)
         new_h = torch.stack([h, c], 1)[:, None].numpy()
         return PolicyOutput(
             a.reshape(B, 1).numpy(), new_h, {"logp": logp.numpy()[:, None], "value": value.numpy()[:, None]}
@@ -207,7 +202,7 @@ class DREDLearner(NetOptState):
             order = torch.as_tensor(self.rng.permutation(B))
             for mb in order.chunk(cfg.num_minibatches):
                 logits, v, _ = self._unroll(tb, mb)
-                dist = Categorical(logits=logits.masked_fill(~mask[mb], -1e9))
+                dist = Categorical(logits=logits.masked_fill(~mask[mb], NEG))
                 loss, named = ppo_loss(
                     dist.log_prob(actions[mb]),
                     old_logp[mb],

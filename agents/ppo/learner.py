@@ -16,6 +16,20 @@ from agents.protocols import Batch, EnvSpaces, PolicyOutput
 NEG = -1e9  # logit of a masked-out action
 
 
+def sample_discrete(
+    logits: torch.Tensor, mask: torch.Tensor, greedy: bool, rng: np.random.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Actions and their log-probabilities from (B, A) logits with a (B, A) bool mask of
+    available actions: the argmax when ``greedy``, else Gumbel-max with numpy draws (the
+    rng passed in is the only randomness, so a rollout is reproducible from its seed)."""
+    logits = logits.masked_fill(~mask, NEG)
+    if greedy:
+        a = logits.argmax(-1)
+    else:
+        a = (logits + torch.as_tensor(rng.gumbel(size=logits.shape), dtype=torch.float32)).argmax(-1)
+    return a, torch.log_softmax(logits, -1).gather(-1, a[:, None])[:, 0]
+
+
 class _Inputs:
     """Builds the actor's and critic's inputs from a batch's arrays (agent ids appended)."""
 
@@ -81,14 +95,7 @@ class PPOPolicy:
             new_h = torch.stack([ha, hc], 1).reshape(B, N, 2, -1).numpy() if self.H else hidden
             if self.spaces.discrete:
                 m = torch.as_tensor(mask, dtype=torch.bool).reshape(B * N, -1)
-                logits = out.masked_fill(~m, NEG)
-                if greedy:
-                    a = logits.argmax(-1)
-                else:
-                    # Gumbel-max with numpy draws: the rng passed in is the only randomness
-                    g = torch.as_tensor(rng.gumbel(size=logits.shape), dtype=torch.float32)
-                    a = (logits + g).argmax(-1)
-                logp = torch.log_softmax(logits, -1).gather(-1, a[:, None])[:, 0]
+                a, logp = sample_discrete(out, m, greedy, rng)
                 actions = a.reshape(B, N).numpy()
             else:
                 assert self.net.log_std is not None
