@@ -32,6 +32,26 @@ def test_rank_weights_follow_one_over_rank_to_the_inverse_temperature():
     assert w[0] > 0.99 and w[1] < w[2]
 
 
+def test_tied_scores_share_their_ranks_mean_weight_whatever_their_order():
+    """Ranks 1..4 of scores (2, 0, 0, 0): the three tied zeros share the mean of 1/2, 1/3 and
+    1/4 (random tie-breaking on average), in any order; "index" ranks them by position."""
+    tied = (1 / 2 + 1 / 3 + 1 / 4) / 3
+    expect = np.array([1.0, tied, tied, tied]) / (1 + 1 / 2 + 1 / 3 + 1 / 4)
+    np.testing.assert_allclose(rank_weights(np.array([2.0, 0.0, 0.0, 0.0]), 1.0), expect)
+    np.testing.assert_allclose(rank_weights(np.array([0.0, 0.0, 2.0, 0.0]), 1.0), expect[[1, 2, 0, 3]])
+    by_index = rank_weights(np.array([0.0, 0.0, 2.0, 0.0]), 1.0, ties="index")
+    np.testing.assert_allclose(by_index, np.array([1 / 2, 1 / 3, 1.0, 1 / 4]) / (1 + 1 / 2 + 1 / 3 + 1 / 4))
+    # the buffer passes its rule on: DRED's grounded score ties every unsolved level at 0
+    for ties in ("mean", "index"):
+        buf = LevelBuffer(10, levels(4), "dred", 0.1, secondary_temperature=1.0, staleness_coef=0.0, rank_ties=ties)
+        buf.update(np.arange(4), np.array([0.5, 0.4, 0.3, 0.2]), np.array([False, False, False, True]))
+        p = buf.probs(1.0)  # secondary only: level 3 solved, 0-2 tied at 0
+        assert p[3] == p.max()
+        assert (np.ptp(p[:3]) < 1e-12) == (ties == "mean"), (ties, p)
+    with pytest.raises(ValueError, match="rank_ties"):
+        LevelBuffer(10, levels(2), "dred", 0.1, rank_ties="random")
+
+
 def test_unplayed_levels_weigh_zero_and_are_explored_first():
     buf = LevelBuffer(10, levels(4), "dataset", 0.1, staleness_coef=0.3)
     assert np.all(buf.probs() == 0)

@@ -54,6 +54,11 @@ class DREDConfig:
         secondary_temperature: temperature of DRED's grounded score over the whole buffer
             (DRED: 1.0).
         staleness_coef: weight of staleness sampling (DRED: 0.3).
+        rank_ties: how equal scores rank (agents/dred/sampler.py: rank_weights): "mean"
+            (tied entries share their ranks' mean weight; default) or "index" (by buffer
+            position, earlier first; as this suite did before, and dcd orders ties by
+            position too). Ties matter under DRED's grounded score (0 for every unsolved
+            level); value_l1 and the value loss are practically never tied.
         replay_prob: robust PLR's and ACCEL's chance that a cycle replays buffer levels
             (with a gradient update) instead of only scoring new ones (RPLR 0.5, ACCEL 0.8,
             ACCEL paper); default by method.
@@ -107,6 +112,7 @@ class DREDConfig:
     temperature: float | None = None
     secondary_temperature: float = 1.0
     staleness_coef: float = 0.3
+    rank_ties: Literal["mean", "index"] = "mean"
     replay_prob: float | None = None
     n_generated: int = 36
     n_edits: int = 5
@@ -146,6 +152,8 @@ class DREDConfig:
             raise ValueError(f"gamma must be in (0, 1] and gae_lambda in [0, 1], got {self.gamma}, {self.gae_lambda}")
         if self.lr <= 0 or self.clip <= 0 or self.vae_lr <= 0:
             raise ValueError(f"lr, clip and vae_lr must be > 0, got {self.lr}, {self.clip}, {self.vae_lr}")
+        if self.rank_ties not in ("mean", "index"):
+            raise ValueError(f"rank_ties must be 'mean' or 'index', got {self.rank_ties!r}")
         if self.vae_start_mask not in ("reachable", "navigable"):
             raise ValueError(f"vae_start_mask must be 'reachable' or 'navigable', got {self.vae_start_mask!r}")
         if self.encoder not in ("conv5x5", "mlp"):

@@ -122,6 +122,7 @@ class Curriculum:
                 cfg.rank_temperature,
                 cfg.secondary_temperature,
                 cfg.staleness_coef,
+                cfg.rank_ties,
             )
             if self.method in mode
             else None

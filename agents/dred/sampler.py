@@ -31,15 +31,30 @@ from typing import Any
 import numpy as np
 
 
-def rank_weights(scores: np.ndarray, temperature: float) -> np.ndarray:
-    """PLR's rank prioritisation ``1/rank^(1/T)`` normalised (ties: the earlier entry ranks
-    higher, a stable order); an empty input gives an empty output."""
+def rank_weights(scores: np.ndarray, temperature: float, ties: str = "mean") -> np.ndarray:
+    """PLR's rank prioritisation ``1/rank^(1/T)`` normalised; an empty input gives an
+    empty output.
+
+    Ties (``ties``): PLR and DRED define the rank without saying how equal scores rank, and
+    they are common under DRED's grounded score, which is 0 for every level not yet solved.
+    ``"mean"`` (default) gives tied entries the mean of the weights of the ranks they span -
+    what breaking ties at random would give on average, whatever the entries' order.
+    ``"index"`` breaks ties by position, earlier entries first (this suite before
+    2026-12-03; dcd's ``np.flip(scores.argsort())`` also orders ties by position). With the
+    training levels stored family by family, position order weights unsolved levels of the
+    first families far above the last ones' at T = 1."""
+    if ties not in ("mean", "index"):
+        raise ValueError(f"ties must be 'mean' or 'index', got {ties!r}")
     if len(scores) == 0:
         return np.zeros(0)
-    order = np.argsort(-np.asarray(scores, float), kind="stable")
-    ranks = np.empty(len(scores))
-    ranks[order] = np.arange(1, len(scores) + 1)
+    s = np.asarray(scores, float)
+    order = np.argsort(-s, kind="stable")
+    ranks = np.empty(len(s))
+    ranks[order] = np.arange(1, len(s) + 1)
     w = ranks ** (-1.0 / temperature)
+    if ties == "mean":
+        _, group = np.unique(s, return_inverse=True)
+        w = (np.bincount(group, weights=w) / np.bincount(group))[group]
     return w / w.sum()
 
 
@@ -54,6 +69,7 @@ class LevelBuffer:
         temperature: the primary score's rank temperature.
         secondary_temperature: DRED's grounded score's rank temperature.
         staleness_coef: rho, the weight of staleness sampling.
+        rank_ties: how equal scores rank (:func:`rank_weights`): "mean" or "index".
     """
 
     def __init__(
@@ -64,6 +80,7 @@ class LevelBuffer:
         temperature: float,
         secondary_temperature: float = 1.0,
         staleness_coef: float = 0.3,
+        rank_ties: str = "mean",
     ) -> None:
         if mode not in ("dataset", "dred", "buffer"):
             raise ValueError(f"mode must be 'dataset', 'dred' or 'buffer', got {mode!r}")
@@ -72,7 +89,9 @@ class LevelBuffer:
         if mode != "buffer" and not dataset:
             raise ValueError(f"mode {mode!r} samples dataset levels; give at least one")
         self.capacity, self.mode = capacity, mode
-        self.T, self.T2, self.rho = temperature, secondary_temperature, staleness_coef
+        if rank_ties not in ("mean", "index"):
+            raise ValueError(f"rank_ties must be 'mean' or 'index', got {rank_ties!r}")
+        self.T, self.T2, self.rho, self.ties = temperature, secondary_temperature, staleness_coef, rank_ties
         self.levels: list[dict[str, Any]] = [dict(p) for p in dataset]
         n = len(dataset)
         self.dataset = np.ones(n, bool)
@@ -98,7 +117,7 @@ class LevelBuffer:
     def _rank_part(self, idx: np.ndarray, scores: np.ndarray, temperature: float) -> np.ndarray:
         p = np.zeros(len(self))
         if len(idx):
-            p[idx] = rank_weights(scores, temperature)
+            p[idx] = rank_weights(scores, temperature, self.ties)
         return p
 
     def _stale_part(self, idx: np.ndarray) -> np.ndarray:
