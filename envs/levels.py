@@ -241,21 +241,25 @@ def load_level_set(path: str | os.PathLike) -> LevelSet:
     return level_set
 
 
-def check_level_set(level_set: LevelSet, spec: EnvSpec) -> None:
-    """Raises LevelError unless ``level_set`` can drive the env ``spec`` describes.
+def check_level_set(level_set: LevelSet, spec: EnvSpec, env_kwargs: Mapping[str, Any] | None = None) -> None:
+    """Raises LevelError unless ``level_set`` can drive the env ``spec`` describes, built
+    with ``env_kwargs`` on top of its registered kwargs.
 
     Run before an evaluation so a wrong file fails at configuration time, not after
     training. For ``"shift"`` levels every parameter is also checked against
-    ``spec.shifts`` (name and range).
+    ``spec.shifts`` (name and range); an env with a ``level_check`` has every level checked
+    by it (Cave Escape: the level parses and fits the env's grid size).
 
     Args:
         level_set: a loaded or built level set.
         spec: the env it is meant for.
+        env_kwargs: the run's constructor kwargs (``env.kwargs``).
 
     Raises:
         LevelError: the env declares no level type, the set is for another env id, the
-            level types differ, or a shift level names an unknown parameter or an
-            out-of-range value. The message names both sides.
+            level types differ, a shift level names an unknown parameter or an
+            out-of-range value, or the env's level check rejects a level. The message names
+            both sides.
     """
     if spec.level_type is None:
         raise LevelError(
@@ -273,6 +277,16 @@ def check_level_set(level_set: LevelSet, spec: EnvSpec) -> None:
         for name, params in zip(level_set.names, level_set.levels):
             for key, value in params.items():
                 _check_shift_value(spec, key, value, f"level {name!r}", allow_none=True)
+    if spec.level_check is not None:
+        from envs.registry import load_entry_point
+
+        check = load_entry_point(spec.level_check)
+        kwargs = {**dict(spec.kwargs), **dict(env_kwargs or {})}
+        for name, params in zip(level_set.names, level_set.levels):
+            try:
+                check(params, kwargs)
+            except ValueError as exc:
+                raise LevelError(f"level {name!r}: {exc}") from None
 
 
 def _check_shift_value(spec: EnvSpec, key: str, value: Any, where: str, allow_none: bool) -> None:

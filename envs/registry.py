@@ -68,6 +68,11 @@ class EnvSpec:
             (``"shift"``: a dict of shift parameters); None = no levels. Level-set files
             (:mod:`envs.levels`) record the same string, so a set made for one kind of env is
             rejected before an evaluation starts rather than failing inside it.
+        level_check: optional ``"module:function"`` called as ``function(params, env_kwargs)``
+            for every level of a set before it drives the env (configuration time, not
+            after training); it raises ValueError saying what is wrong with the level for
+            an env built with ``env_kwargs`` (the registered kwargs with the run's on top),
+            e.g. Cave Escape's grid size.
     """
 
     id: str
@@ -79,6 +84,7 @@ class EnvSpec:
     description: str = ""
     max_episode_steps: int | None = None
     level_type: str | None = None
+    level_check: str | None = None
 
     def shift(self, name: str) -> ShiftParam:
         for s in self.shifts:
@@ -130,6 +136,7 @@ def register(
     description: str = "",
     max_episode_steps: int | None = None,
     level_type: str | None = None,
+    level_check: str | None = None,
     override: bool = False,
 ) -> EnvSpec:
     """Registers an environment for every ShiftRL command and every Ray worker.
@@ -150,6 +157,8 @@ def register(
         max_episode_steps: episode limit, if fixed.
         level_type: the kind of level dict accepted in ``reset(options={"level": ...})``;
             None when the env has no levels.
+        level_check: ``"module:function"`` validating one level for given env kwargs
+            (see :class:`EnvSpec`); needs ``level_type``.
         override: allow replacing an existing id (otherwise a duplicate is an error).
 
     Returns:
@@ -167,6 +176,11 @@ def register(
         raise EnvError(f"env id {id!r} is already registered to {_REGISTRY[id].entry_point!r}")
     if level_type is not None and (not isinstance(level_type, str) or not level_type):
         raise EnvError(f"env {id!r}: level_type must be a non-empty string or None, got {level_type!r}")
+    if level_check is not None and (level_type is None or ":" not in str(level_check)):
+        raise EnvError(
+            f"env {id!r}: level_check must look like 'package.module:function' and needs a level_type, "
+            f"got {level_check!r} with level_type {level_type!r}"
+        )
     for s in shifts:
         if s.nominal is not None and not (s.low <= s.nominal <= s.high):
             raise EnvError(f"env {id!r}: shift {s.name!r} nominal {s.nominal} outside [{s.low}, {s.high}]")
@@ -180,6 +194,7 @@ def register(
         description=description,
         max_episode_steps=max_episode_steps,
         level_type=level_type,
+        level_check=level_check,
     )
     _REGISTRY[id] = spec
     if kind == "gymnasium":

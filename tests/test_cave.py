@@ -77,6 +77,8 @@ def test_level_json_round_trip_and_errors():
         ({**HAND, "rows": ["#x#"]}, r"characters \['x'\]"),
         ({"rows": HAND["rows"], "goal": [3, 5]}, r"missing \['start'\]"),
         ({**HAND, "dir": 7}, "dir must be 0, 1, 2 or 3"),
+        ({**HAND, "dir": True}, "dir must be an integer"),
+        ({**HAND, "dir": 1.7}, "dir must be an integer"),
     ]
     for params, msg in bad:
         with pytest.raises(CaveLevelError, match=msg):
@@ -178,7 +180,7 @@ def test_registered_with_level_type_and_rgb_render():
 
 def test_level_sets_are_deterministic_disjoint_and_carry_their_edge_cases(tmp_path):
     from envs.cave.sets import build_sets, level_set
-    from envs.levels import check_level_set, load_level_set
+    from envs.levels import LevelError, check_level_set, load_level_set
 
     paths = build_sets(tmp_path, ["train", "test", "edge_moss5", "edge_45x45"], per_family=3, progress=lambda m: None)
     train, test, moss5, big = (load_level_set(p) for p in paths)
@@ -190,9 +192,37 @@ def test_level_sets_are_deterministic_disjoint_and_carry_their_edge_cases(tmp_pa
         assert (lvl.tiles == MOSS).sum() == round(0.05 * (lvl.navigable().sum() - 1))
     assert {CaveLevel.from_params(lv).size for lv in big.levels} == {45}
     check_level_set(train, envs.spec("CaveEscape-v0"))
+    check_level_set(big, envs.spec("CaveEscape-v0"), {"size": 45})
+    with pytest.raises(LevelError, match="a 45x45 level, but the env is built with size=15"):
+        check_level_set(big, envs.spec("CaveEscape-v0"))
     env = CaveEscapeEnv()
     env.reset(seed=0, options={"level": train.levels[5]})
     assert env.level == CaveLevel.from_params(train.levels[5])
+
+
+# sha256 of each set's first 4 levels per family (generator v1): a change to the generator,
+# or to numpy's streams under it, that leaves GENERATOR_VERSION alone changes the "identical
+# on every machine" sets - and with them every benchmark record keyed by their digest
+PINNED = {
+    "train": "f85d5347ebd8c87343557dfd1d5e09d268d51b9d0cdb3635ce1cf5fff61609bc",
+    "test": "4f15521c4be3b1a1bdff7c3ffc72e8eed82277f714cf590d438733affab459ea",
+    "edge_unseen": "8397d27ddb03ab21ee429524751e4e89caaaca8879be8fa57b37607902233005",
+    "edge_moss5": "dbb9b50eb316ef299307a5fdd785544989be3b44fa8e05a57a7014dcadecb6d9",
+    "edge_lava50": "47dc9b34f8d930d4bc4f514522ec3cdaa9c6acddba456a9941212c79735e3cdf",
+    "edge_45x45": "613aa1b35c9a619cb657090a5b5ddaa2586bcba226dc59a78d3008762fbdf417",
+}
+
+
+def test_level_sets_match_their_pinned_digests():
+    from envs.cave.sets import GENERATOR_VERSION, SETS, level_set
+    from envs.levels import _levels_sha256
+
+    assert GENERATOR_VERSION == 1, "a new generator version: re-pin PINNED"
+    assert set(SETS) == set(PINNED)
+    for name, want in PINNED.items():
+        ls = level_set(name, per_family=4)
+        got = _levels_sha256([{"name": a, "params": p} for a, p in zip(ls.names, ls.levels)])
+        assert got == want, f"set {name!r} changed without a GENERATOR_VERSION bump"
 
 
 def test_make_levels_command_errors_name_the_set(tmp_path):

@@ -365,10 +365,10 @@ def test_dred_runs_and_resumes_through_the_runtime(tmp_path, capsys):
     assert "resuming" in out and "training the level VAE" not in out  # the generator came from the file
     assert res["updates"] == 3 and [h["env_steps"] for h in res["history"]] == [512, 1024, 1536]
     _, loop = checkpoint.load(Path(run) / "checkpoints/state.pt")
-    assert (
-        loop["curriculum"]["buffer"]["levels"][: len(buffer["levels"])] != []
-        and loop["curriculum"]["buffer"]["cycle"] == buffer["cycle"] + 1
-    )
+    # the restored buffer went on from the saved one: the same entries first (nothing is
+    # evicted below capacity), one cycle later
+    assert loop["curriculum"]["buffer"]["levels"][: len(buffer["levels"])] == buffer["levels"]
+    assert loop["curriculum"]["buffer"]["cycle"] == buffer["cycle"] + 1
 
 
 def test_accel_scores_without_training_until_its_buffer_fills(tmp_path, capsys):
@@ -380,6 +380,21 @@ def test_accel_scores_without_training_until_its_buffer_fills(tmp_path, capsys):
     assert "without training" in out
     assert res["updates"] == 1 and res["student_env_steps"] == 256
     assert res["curriculum"]["buffer_size"] >= 8
+    # evaluating on levels of another grid size: a clear error before any episode, then
+    # --env-kwarg size=15 runs them (the policy sees a 5x5 view at any size)
+    from envs.cave.sets import level_set
+    from envs.levels import save_level_set
+    from trainers.commands.evaluate import evaluate, parse_env_kwargs
+    from trainers.config import ConfigError
+
+    big = save_level_set(level_set("train", per_family=1), tmp_path / "train15.json")
+    with pytest.raises(ConfigError, match=r"eval\.levels: level .*a 15x15 level, but the env is built with size=7"):
+        evaluate(str(run), levels=str(big), episodes=1)
+    out = evaluate(str(run), levels=str(big), episodes=1, env_kwargs=["size=15"])
+    assert len(out["points"]) == 4, out
+    assert parse_env_kwargs(["size=45", "families=[maze, rooms]"]) == {"size": 45, "families": ["maze", "rooms"]}
+    with pytest.raises(ConfigError, match="expected KEY=VALUE"):
+        parse_env_kwargs(["size"])
 
 
 def test_curriculum_config_errors_name_the_problem(tmp_path):
@@ -388,6 +403,9 @@ def test_curriculum_config_errors_name_the_problem(tmp_path):
 
     with pytest.raises(ConfigError, match="runs gymnasium envs"):
         load_config(None, ["agent=dred", "env.id=SMAClike-3m-v0"])
+    # levels of another grid size than the env's fail when the config is read, not at the end
+    with pytest.raises(ConfigError, match=r"env\.levels: level .*a 7x7 level, but the env is built with size=15"):
+        load_config(ROOT / "configs/dred/cave.yaml", [f"env.levels={TINY}", "eval.levels=null"])
     (run,) = prepare_runs(_cfg(tmp_path, "plr", "env.levels=null", "agent_config.updates=1"), 1)
     with pytest.raises(ConfigError, match=r"set env\.levels"):
         execute_run(run, 0)

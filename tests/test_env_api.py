@@ -41,6 +41,8 @@ def test_unknown_env_id_suggests_close_matches():
         ({"id": "bad id", "entry_point": "a:b"}, "must look like 'Name-v0'"),
         ({"id": "Fine-v0", "entry_point": "no_colon"}, "must look like 'package.module:ClassName'"),
         ({"id": "RobustLinearMDP-v0", "entry_point": "x.y:Z"}, "already registered"),
+        ({"id": "Fine-v0", "entry_point": "a:b", "level_check": "m:f"}, "needs a level_type"),
+        ({"id": "Fine-v0", "entry_point": "a:b", "level_type": "x", "level_check": "nocolon"}, "level_check"),
     ],
 )
 def test_bad_registrations_are_rejected(kwargs, message):

@@ -39,6 +39,14 @@ def _parser() -> argparse.ArgumentParser:
     e = sub.add_parser("evaluate", help="evaluate a run's policy over shifts, tasks or levels (JSON out)")
     e.add_argument("target", metavar="RUN_DIR_OR_CHECKPOINT")
     e.add_argument("--env", help="evaluate on another registered env id")
+    e.add_argument(
+        "--env-kwarg",
+        dest="env_kwargs",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an env constructor argument on top of the run's env.kwargs, e.g. size=45 (repeatable)",
+    )
     e.add_argument("--shift", help="grid, e.g. q=0,0.5,1 or p_up=0.2:1.0:9")
     e.add_argument("--task", dest="tasks", action="append", default=[], help="a task of a multi-task env (repeatable)")
     e.add_argument("--levels", help="a level-set file (envs/levels.py format): one result per level")
@@ -178,6 +186,7 @@ def _dispatch(args: argparse.Namespace) -> None:
             args.address,
             tasks=args.tasks,
             levels=args.levels,
+            env_kwargs=args.env_kwargs,
         )
         print(write_json(res, args.out))
     elif args.command == "compare":

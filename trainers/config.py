@@ -378,7 +378,7 @@ def validate(cfg: ExperimentConfig) -> None:
         from envs.levels import LevelError, check_level_set, load_level_set
 
         try:
-            check_level_set(load_level_set(path), env_spec)
+            check_level_set(load_level_set(path), env_spec, cfg.env.kwargs)
         except LevelError as exc:
             hint = ""
             if not Path(path).exists():

@@ -13,4 +13,5 @@ register(
     description="DRED's Cave Escape: 5x5 MiniGrid view, moss near the goal, lava far from it; levels from reset",
     max_episode_steps=None,
     level_type="cave",
+    level_check="envs.cave.levels:check_level",
 )

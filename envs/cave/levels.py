@@ -123,7 +123,10 @@ class CaveLevel:
             v = params[key]
             if not (isinstance(v, list | tuple) and len(v) == 2 and all(isinstance(x, int) for x in v)):
                 raise CaveLevelError(f"level {key} must be [row, col] integers, got {v!r}")
-        return cls(tiles, tuple(params["goal"]), tuple(params["start"]), int(params.get("dir", 0)))
+        direction = params.get("dir", 0)
+        if isinstance(direction, bool) or not isinstance(direction, int):
+            raise CaveLevelError(f"level dir must be an integer 0..3, got {direction!r}")
+        return cls(tiles, tuple(params["goal"]), tuple(params["start"]), direction)
 
     def navigable(self) -> np.ndarray:
         """Cells the agent may stand on safely (empty or moss)."""
@@ -142,6 +145,19 @@ class CaveLevel:
 
     def __hash__(self) -> int:
         return hash((*tuple(self.to_params()["rows"]), self.goal, self.start, self.direction))
+
+
+def check_level(params: Any, env_kwargs: dict[str, Any]) -> None:
+    """The env's level check (``EnvSpec.level_check``): ``params`` parses as a level and
+    fits the grid of an env built with ``env_kwargs`` (``size``, default 15); raises
+    CaveLevelError naming the mismatch and the fix."""
+    lv = CaveLevel.from_params(params)
+    size = int(env_kwargs.get("size", 15))
+    if lv.size != size:
+        raise CaveLevelError(
+            f"a {lv.size}x{lv.size} level, but the env is built with size={size}: set env.kwargs "
+            f"{{size: {lv.size}}} (shiftrl evaluate: --env-kwarg size={lv.size})"
+        )
 
 
 def bfs(passable: np.ndarray, source: tuple[int, int]) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""`shiftrl evaluate RUN_DIR [--shift k=v,...] [--task ...] [--levels FILE] [--episodes N]`:
+"""`shiftrl evaluate RUN_DIR [--shift k=v,...] [--task ...] [--levels FILE] [--env-kwarg k=v] [--episodes N]`:
 any agent's saved policy over shifts, tasks or levels, on Ray actors; JSON out with mean,
 std and a 95% interval per grid point (per method and replication pooled for R2PVI)."""
 
@@ -28,6 +28,22 @@ def parse_shift_arg(text: str) -> tuple[str, list[float]]:
         raise ConfigError(f"--shift {text!r}: values must be numbers ({exc})") from exc
 
 
+def parse_env_kwargs(items: list[str]) -> dict[str, Any]:
+    """['size=45', 'families=[maze]'] -> {'size': 45, 'families': ['maze']} (YAML values)."""
+    import yaml
+
+    out = {}
+    for text in items:
+        key, sep, raw = text.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--env-kwarg {text!r}: expected KEY=VALUE, e.g. size=45")
+        try:
+            out[key.strip()] = yaml.safe_load(raw)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--env-kwarg {text!r}: the value is not YAML ({exc})") from exc
+    return out
+
+
 def evaluate(
     target: str,
     env_id: str | None = None,
@@ -38,8 +54,10 @@ def evaluate(
     address: str | None = None,
     tasks: list[str] | None = None,
     levels: str | None = None,
+    env_kwargs: list[str] | None = None,
 ) -> dict[str, Any]:
-    """Evaluates a run directory (or one of its checkpoint files) and returns the JSON."""
+    """Evaluates a run directory (or one of its checkpoint files) and returns the JSON;
+    ``env_kwargs`` ("KEY=VALUE", YAML values) go on top of the run's ``env.kwargs``."""
     from trainers.agents import agent_spec
     from trainers.loops import RunContext
 
@@ -63,6 +81,10 @@ def evaluate(
     if exact is not None:
         ev = dataclasses.replace(ev, exact=exact)
     env = dataclasses.replace(cfg.env, id=env_id) if env_id else cfg.env
+    if env_kwargs:
+        # the training levels (env.levels) play no part in an evaluation and need not fit the
+        # new kwargs (a 15x15 training set, 45x45 evaluation levels)
+        env = dataclasses.replace(env, kwargs={**dict(env.kwargs), **parse_env_kwargs(env_kwargs)}, levels=None)
     cfg = dataclasses.replace(cfg, eval=ev, env=env)
     validate(cfg)
     if num_workers < 0:
