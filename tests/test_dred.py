@@ -378,6 +378,7 @@ def test_accel_scores_without_training_until_its_buffer_fills(tmp_path, capsys):
     res = execute_run(run, 0)
     out = capsys.readouterr().out
     assert "without training" in out
+    assert "does not use agent_config vae_epochs" in out  # _cfg sets it for every method
     assert res["updates"] == 1 and res["student_env_steps"] == 256
     assert res["curriculum"]["buffer_size"] >= 8
     # evaluating on levels of another grid size: a clear error before any episode, then
@@ -395,6 +396,14 @@ def test_accel_scores_without_training_until_its_buffer_fills(tmp_path, capsys):
     assert parse_env_kwargs(["size=45", "families=[maze, rooms]"]) == {"size": 45, "families": ["maze", "rooms"]}
     with pytest.raises(ConfigError, match="expected KEY=VALUE"):
         parse_env_kwargs(["size"])
+
+
+def test_options_a_method_never_reads_are_named():
+    assert DREDConfig(method="plr", vae_epochs=5, n_edits=2).ignored() == ["n_edits", "vae_epochs"]
+    assert DREDConfig(method="dred", vae_epochs=5).ignored() == []
+    assert DREDConfig(method="accel", n_edits=2, replay_prob=0.5).ignored() == []
+    assert DREDConfig(method="uniform", temperature=0.5).ignored() == ["temperature"]
+    assert DREDConfig(method="plr", vae_epochs=DREDConfig().vae_epochs).ignored() == []  # defaults are fine
 
 
 def test_curriculum_config_errors_name_the_problem(tmp_path):

@@ -169,6 +169,38 @@ class DREDConfig:
         if self.replay_prob is not None and not 0 < self.replay_prob <= 1:
             raise ValueError(f"replay_prob must be in (0, 1], got {self.replay_prob}")
 
+    # -- which options a method reads -----------------------------------------------------------
+    def ignored(self) -> list[str]:
+        """Options set away from their defaults that this method never reads (e.g. vae_* on
+        plr): a typo'd intent a run should point out, not silently drop."""
+        from dataclasses import fields
+
+        buffer = ("buffer_size", "score", "temperature", "staleness_coef", "rank_ties", "solved_return")
+        used = {
+            "uniform": (),
+            "dr": (),
+            "plr": buffer,
+            "rplr": (*buffer, "replay_prob", "n_generated"),
+            "accel": (*buffer, "replay_prob", "n_generated", "n_edits"),
+            "el_dred": (*buffer, "secondary_temperature", "n_generated", "n_edits"),
+            "dred": (
+                *buffer,
+                "secondary_temperature",
+                "n_generated",
+                *(f.name for f in fields(self) if f.name.startswith("vae_")),
+            ),
+        }[self.method]
+        curriculum = {
+            "buffer_size", "score", "temperature", "staleness_coef", "rank_ties", "secondary_temperature",
+            "replay_prob", "n_generated", "n_edits", "solved_return",
+        } | {f.name for f in fields(self) if f.name.startswith("vae_")}  # fmt: skip
+        default = DREDConfig(method=self.method)
+        return [
+            f.name
+            for f in fields(self)
+            if f.name in curriculum and f.name not in used and getattr(self, f.name) != getattr(default, f.name)
+        ]
+
     # -- method defaults (the spec's baselines) -------------------------------------------------
     @property
     def level_score(self) -> str:

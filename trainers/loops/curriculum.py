@@ -94,6 +94,12 @@ def run(cfg: ExperimentConfig, run_dir: Path, ctx: RunContext) -> dict[str, Any]
         f"{a.n_steps} steps), plus scoring rollouts of generated levels; "
         f"{len(dataset)} training levels" + (f" from {cfg.env.levels}" if cfg.env.levels else "")
     )
+    ignored = a.ignored() if hasattr(a, "ignored") else []
+    if ignored:
+        ctx.progress(
+            f"WARNING: agent {cfg.agent!r} does not use agent_config {', '.join(ignored)} (set away from the "
+            "default): they have no effect on this run"
+        )
     curriculum.prepare(ctx.progress)  # e.g. DRED's VAE, trained once (a resume reads it from the checkpoint)
 
     def play(levels: list[dict[str, Any]]) -> tuple[Any, Any]:
