@@ -317,6 +317,41 @@ def test_each_method_plans_and_proposes_what_its_paper_says():
         Curriculum(DREDConfig(method="dred"), 0, spec, data, {}, 8)
 
 
+def test_a_plugin_level_type_needs_a_codec_only_for_generating_methods():
+    """An env of a level type the generators do not know: U and PLR run on its level sets
+    as they are; DR (and the other generating methods) name register_codec, and work once a
+    codec is registered."""
+    from dataclasses import replace
+
+    from agents.dred import generators
+
+    spec = replace(envs.spec("ShiftedCartPole-v0"), id="Plugin-v0", level_type="plugin_levels")
+    data = [{"k": i} for i in range(4)]
+    for m in ("uniform", "plr"):
+        c = Curriculum(DREDConfig(method=m), 0, spec, data, {}, 8)
+        assert all(p in data for p in c.plan(0.0)) and c.proposals() == []
+    with pytest.raises(ValueError, match="register_codec adds one"):
+        Curriculum(DREDConfig(method="dr"), 0, spec, data, {}, 8)
+
+    class Counter:  # a minimal codec: levels {"k": int}
+        kind = "plugin_levels"
+
+        def random(self, rng):
+            return {"k": int(rng.integers(100, 200))}
+
+        def solvable(self, params):
+            return True
+
+    generators.register_codec("plugin_levels", lambda spec, dataset, kwargs, mask: Counter())
+    try:
+        with pytest.raises(ValueError, match="already registered"):
+            generators.register_codec("plugin_levels", lambda *a: Counter())
+        planned = Curriculum(DREDConfig(method="dr"), 0, spec, data, {}, 8).plan(0.0)
+        assert len(planned) == 8 and all(100 <= p["k"] < 200 for p in planned)
+    finally:
+        generators._CODECS.pop("plugin_levels")
+
+
 # -- through the runtime -------------------------------------------------------------------------------
 def _cfg(tmp_path, agent, *extra):
     from trainers.config import load_config

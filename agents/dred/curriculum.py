@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from agents.dred.config import DREDConfig
-from agents.dred.generators import LevelVAE, codec_for, train_vae, vae_fidelity, vae_interpolations
+from agents.dred.generators import Codec, LevelVAE, codec_for, train_vae, vae_fidelity, vae_interpolations
 from agents.dred.sampler import LevelBuffer
 from envs.registry import EnvSpec
 
@@ -111,7 +111,10 @@ class Curriculum:
                 "(one level per env): lower n_generated or raise ray.num_workers x ray.envs_per_worker"
             )
         self.dataset = [dict(p) for p in dataset]
-        self.codec = codec_for(spec, self.dataset, env_kwargs, cfg.vae_start_mask)
+        self._codec_args = (spec, self.dataset, env_kwargs, cfg.vae_start_mask)
+        # U and PLR generate nothing: they need no codec (a plugin's level type works as is);
+        # the others fail here, at configuration time, when the level type has none
+        self._codec: Codec | None = None if self.method in ("uniform", "plr") else codec_for(*self._codec_args)
         self.rng = np.random.default_rng([seed, 41])
         mode = {"plr": "dataset", "dred": "dred", "el_dred": "dred", "rplr": "buffer", "accel": "buffer"}
         self.buffer = (
@@ -132,6 +135,12 @@ class Curriculum:
         self._planned: np.ndarray | None = None  # buffer indices of the last training rollout
         self._replayed: list[dict[str, Any]] = []
         self.proposed_solvable: list[int] = [0, 0]  # solvable, total
+
+    @property
+    def codec(self) -> Codec:
+        if self._codec is None:
+            self._codec = codec_for(*self._codec_args)
+        return self._codec
 
     # -- the generator ----------------------------------------------------------------------------
     def _ensure_vae(self, progress: Callable[[str], None] | None = None) -> LevelVAE:

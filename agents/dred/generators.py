@@ -20,7 +20,7 @@ on a navigable cell other than the goal (DRED, sec. 4.2).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -281,7 +281,56 @@ class ShiftCodec:
         return None
 
 
-Codec = CaveCodec | ShiftCodec
+class Codec(Protocol):
+    """What the generators need of a level type (CaveCodec and ShiftCodec are the built-in
+    ones; :func:`register_codec` adds one for a plugin's level type).
+
+    ``inputs``/``head_sizes``/``recon_loss``/``sample`` serve DRED's VAE; ``random`` DR and
+    robust PLR; ``empty`` and ``edit`` ACCEL and EL-DRED; ``solvable`` the reports;
+    ``fidelity``/``describe``/``undertrained`` the VAE's report after training."""
+
+    kind: str
+    input_dim: int
+
+    def inputs(self, levels: list[dict[str, Any]]) -> torch.Tensor: ...
+    def head_sizes(self) -> dict[str, int]: ...
+    def recon_loss(self, out: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor: ...
+    def sample(self, out: dict[str, torch.Tensor], rng: np.random.Generator) -> list[dict[str, Any]]: ...
+    def random(self, rng: np.random.Generator) -> dict[str, Any]: ...
+    def empty(self, rng: np.random.Generator) -> dict[str, Any]: ...
+    def edit(self, params: dict[str, Any], n_edits: int, rng: np.random.Generator) -> dict[str, Any]: ...
+    def solvable(self, params: dict[str, Any]) -> bool: ...
+    def fidelity(self, out: dict[str, torch.Tensor], levels: list[dict[str, Any]]) -> dict[str, float]: ...
+    def describe(self, levels: list[dict[str, Any]]) -> dict[str, float]: ...
+    def undertrained(self, fid: dict[str, float]) -> str | None: ...
+
+
+# level type -> factory(spec, dataset, env_kwargs, start_mask) -> codec
+CodecFactory = Callable[[EnvSpec, list[dict[str, Any]], dict[str, Any], str], Codec]
+
+
+def _cave_codec(spec: EnvSpec, dataset: list[dict[str, Any]], env_kwargs: dict[str, Any], start_mask: str) -> Codec:
+    return CaveCodec(int({**dict(spec.kwargs), **env_kwargs}.get("size", 15)), start_mask)
+
+
+def _shift_codec(spec: EnvSpec, dataset: list[dict[str, Any]], env_kwargs: dict[str, Any], start_mask: str) -> Codec:
+    keys = sorted({k for p in dataset for k in p}) if dataset else [s.name for s in spec.shifts]
+    return ShiftCodec(spec, keys)
+
+
+_CODECS: dict[str, CodecFactory] = {"cave": _cave_codec, "shift": _shift_codec}
+
+
+def register_codec(level_type: str, factory: CodecFactory, override: bool = False) -> None:
+    """Makes the level generators (DRED's VAE, the edits, DR's random levels) work on envs of
+    ``level_type``: ``factory(spec, dataset, env_kwargs, start_mask)`` returns a
+    :class:`Codec`. Register it in the module that registers the env, so every process that
+    builds the env (Ray workers included) has it. U and PLR need no codec."""
+    if not isinstance(level_type, str) or not level_type:
+        raise ValueError(f"level_type must be a non-empty string, got {level_type!r}")
+    if level_type in _CODECS and not override:
+        raise ValueError(f"a codec for level type {level_type!r} is already registered (pass override=True)")
+    _CODECS[level_type] = factory
 
 
 def codec_for(
@@ -291,14 +340,13 @@ def codec_for(
     start_mask: str = "reachable",
 ) -> Codec:
     """The codec of the env's level type; a clear error for a type without one."""
-    if spec.level_type == "cave":
-        return CaveCodec(int((env_kwargs or {}).get("size", 15)), start_mask)
-    if spec.level_type == "shift":
-        keys = sorted({k for p in dataset for k in p}) if dataset else [s.name for s in spec.shifts]
-        return ShiftCodec(spec, keys)
-    raise ValueError(
-        f"env {spec.id!r} has level type {spec.level_type!r}; the level generators know 'cave' and 'shift' levels"
-    )
+    factory = _CODECS.get(str(spec.level_type))
+    if factory is None:
+        raise ValueError(
+            f"env {spec.id!r} has level type {spec.level_type!r}; the level generators know {sorted(_CODECS)} "
+            "(agents.dred.generators.register_codec adds one; uniform and plr need none)"
+        )
+    return factory(spec, dataset, dict(env_kwargs or {}), start_mask)
 
 
 class LevelVAE(nn.Module):
