@@ -92,6 +92,26 @@ def test_dred_mixture_moves_from_dataset_scores_to_grounded_buffer_scores():
     np.testing.assert_allclose(p1, np.array([1 / 3, 1 / 2, 1]) / (1 / 3 + 1 / 2 + 1))
 
 
+def test_dred_staleness_covers_dataset_levels_only_and_the_victim_is_the_lowest_weight_entry():
+    """DRED's staleness term is over the dataset (P_stale|dataset): a generated level,
+    however stale, gets no staleness weight. Once full, an admitted level replaces the
+    generated entry of lowest weight under the c = 1 distribution (not the first, not the
+    last admitted), and only when its score is at least that entry's."""
+    buf = LevelBuffer(5, levels(2), "dred", 0.1, secondary_temperature=1.0, staleness_coef=1.0)
+    buf.tick()
+    buf.update(np.array([0, 1]), np.array([0.2, 0.1]), np.array([True, True]))
+    for g, score in ((0, 0.5), (1, 0.05), (2, 0.3)):  # 3 generated entries: the buffer is full
+        assert buf.admit({"g": g}, score, True, grounded_only=True)
+    for _ in range(5):
+        buf.tick()
+    buf.update(np.array([1]), np.array([0.1]), np.array([True]))  # dataset level 1 fresh
+    p = buf.probs(0.0)  # staleness only (rho = 1): dataset level 0 stale, 1 just played
+    assert p[2:].sum() == 0 and p[0] > p[1]
+    assert not buf.admit({"g": 9}, 0.04, True, grounded_only=True)  # below the lowest-weight entry
+    assert buf.admit({"g": 3}, 0.06, True, grounded_only=True)  # replaces {"g": 1} (score 0.05)
+    assert buf.levels[2:] == [{"g": 0}, {"g": 3}, {"g": 2}]
+
+
 def test_admission_needs_the_goal_reached_and_never_evicts_dataset_levels():
     buf = LevelBuffer(3, levels(2), "dred", 0.1)
     buf.tick()

@@ -196,8 +196,11 @@ class LevelBuffer:
         if not len(gen):
             return False
         if grounded_only:
-            p = self.probs(1.0)
-            victim = gen[np.argmin(p[gen])]
+            # generated entries weigh only through the secondary (grounded-score) term, so its
+            # weights order them as P at c = 1 does - and still do when rho = 1
+            every = np.flatnonzero(self.played)
+            w = self._rank_part(every, self.grounded()[every], self.T2)
+            victim = gen[np.argmin(w[gen])]
         else:
             victim = gen[np.argmin(np.nan_to_num(self.scores[gen], nan=-np.inf))]
         old = self.scores[victim]
