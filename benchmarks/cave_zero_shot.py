@@ -65,7 +65,7 @@ def zero_shot(run: Path, set_name: str, levels_dir: Path, episodes: int) -> dict
     out = run / "zero_shot" / f"{set_name}.json"
     if out.is_file():
         return json.loads(out.read_text())
-    cfg = load_config(run / "config.yaml")
+    cfg = load_config(run / "config.yaml", stored=True)
     levels = levels_dir / f"{set_name}.json"
     t0 = time.time()
     last = json.loads((run / "results.json").read_text()).get("eval") or {}

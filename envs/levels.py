@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from envs.registry import EnvSpec
+from envs.registry import EnvError, EnvSpec
 
 FORMAT = "shiftrl-levels"
 VERSION = 1
@@ -280,12 +280,17 @@ def check_level_set(level_set: LevelSet, spec: EnvSpec, env_kwargs: Mapping[str,
     if spec.level_check is not None:
         from envs.registry import load_entry_point
 
-        check = load_entry_point(spec.level_check)
+        try:
+            check = load_entry_point(spec.level_check)
+        except EnvError as exc:  # the hook's module or name is missing
+            raise LevelError(
+                f"env {spec.id!r}: its level_check {spec.level_check!r} cannot be loaded ({exc})"
+            ) from None
         kwargs = {**dict(spec.kwargs), **dict(env_kwargs or {})}
         for name, params in zip(level_set.names, level_set.levels):
             try:
                 check(params, kwargs)
-            except ValueError as exc:
+            except (TypeError, ValueError) as exc:  # TypeError: e.g. env kwargs of the wrong type
                 raise LevelError(f"level {name!r}: {exc}") from None
 
 

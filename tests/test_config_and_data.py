@@ -43,6 +43,8 @@ def test_shipped_configs_parse(path, tmp_path):
                     shift_levels(spec, {spec.shifts[0].name: [spec.shifts[0].low]}), tmp_path / "levels.json"
                 )
             overrides.append(f"{key}.levels={stand_in[env_id]}")
+            if env_id == "CaveEscape-v0":
+                overrides.append("env.kwargs={size: 7}")  # the stand-in's grid (levels are checked against it)
     load_config(path, overrides)
 
 

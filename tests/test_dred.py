@@ -95,8 +95,9 @@ def test_dred_mixture_moves_from_dataset_scores_to_grounded_buffer_scores():
 def test_dred_staleness_covers_dataset_levels_only_and_the_victim_is_the_lowest_weight_entry():
     """DRED's staleness term is over the dataset (P_stale|dataset): a generated level,
     however stale, gets no staleness weight. Once full, an admitted level replaces the
-    generated entry of lowest weight under the c = 1 distribution (not the first, not the
-    last admitted), and only when its score is at least that entry's."""
+    generated entry of lowest grounded-score weight (not the first, not the last admitted;
+    the only weight generated entries have, even at rho = 1 as here), and only when its score
+    is at least that entry's."""
     buf = LevelBuffer(5, levels(2), "dred", 0.1, secondary_temperature=1.0, staleness_coef=1.0)
     buf.tick()
     buf.update(np.array([0, 1]), np.array([0.2, 0.1]), np.array([True, True]))
@@ -451,6 +452,22 @@ def test_accel_scores_without_training_until_its_buffer_fills(tmp_path, capsys):
     assert parse_env_kwargs(["size=45", "families=[maze, rooms]"]) == {"size": 45, "families": ["maze", "rooms"]}
     with pytest.raises(ConfigError, match="expected KEY=VALUE"):
         parse_env_kwargs(["size"])
+
+
+def test_a_run_config_that_predates_rank_ties_resumes_with_position_ties(tmp_path):
+    """A run's stored config.yaml written before rank_ties existed ran with ties by position:
+    read as a stored config it keeps that rule; as a new config it gets today's default."""
+    import yaml
+
+    from trainers.config import dump_config, load_config
+
+    cfg = load_config(ROOT / "configs/plr/cave.yaml", [f"env.levels={TINY}", "eval.levels=null", "env.kwargs={size: 7}"])
+    data = yaml.safe_load(dump_config(cfg))
+    assert data["agent_config"].pop("rank_ties") == "mean"
+    old = tmp_path / "config.yaml"
+    old.write_text(yaml.safe_dump(data))
+    assert load_config(old, stored=True).agent_config.rank_ties == "index"
+    assert load_config(old).agent_config.rank_ties == "mean"
 
 
 def test_options_a_method_never_reads_are_named():

@@ -241,8 +241,12 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     return data
 
 
-def load_config(path: str | Path | None, overrides: list[str] | None = None) -> ExperimentConfig:
-    """Reads a YAML config (or none), applies ``--set`` overrides, parses and validates."""
+def load_config(path: str | Path | None, overrides: list[str] | None = None, stored: bool = False) -> ExperimentConfig:
+    """Reads a YAML config (or none), applies ``--set`` overrides, parses and validates.
+
+    ``stored``: the file is a run's own config.yaml (fully resolved when the run started):
+    an agent option it lacks was added later, and takes the value the run ran with (the
+    agent config class's ``LEGACY_DEFAULTS``), not today's default."""
     data: dict[str, Any] = {}
     if path is not None:
         p = Path(path)
@@ -256,10 +260,10 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
             raise ConfigError(f"config file {p}: expected a mapping at the top level")
         data = loaded or {}
     data = apply_overrides(data, overrides or [])
-    return parse_config(data)
+    return parse_config(data, stored)
 
 
-def parse_config(data: dict[str, Any]) -> ExperimentConfig:
+def parse_config(data: dict[str, Any], stored: bool = False) -> ExperimentConfig:
     """Builds and validates an ExperimentConfig from plain data (YAML after overrides)."""
     from trainers.agents import AgentError, agent_spec, load_plugins
 
@@ -280,6 +284,9 @@ def parse_config(data: dict[str, Any]) -> ExperimentConfig:
     except (AgentError, envs.EnvError) as exc:
         raise ConfigError(f"agent: {exc}") from exc
     agent_data = dict(agent_data or {})
+    if stored:
+        for key, value in getattr(agent_cls, "LEGACY_DEFAULTS", {}).items():
+            agent_data.setdefault(key, value)
     for key, value in spec.defaults.items():
         if key in agent_data and agent_data[key] != value:
             raise ConfigError(

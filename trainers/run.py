@@ -84,7 +84,7 @@ def execute_run(run_dir: str | Path, num_workers: int, report=None) -> dict[str,
     from trainers.loops import RunContext, progress_printer
 
     run_dir = Path(run_dir)
-    cfg = load_config(run_dir / "config.yaml")
+    cfg = load_config(run_dir / "config.yaml", stored=True)
     ctx = RunContext(num_workers=num_workers, progress=progress_printer(run_dir), report=report)
     return agent_spec(cfg.agent).loop_module().run(cfg, run_dir, ctx)
 
@@ -101,10 +101,10 @@ def _trial(config: dict[str, Any]) -> None:
 def _resume_config(run_dir: Path, overrides: list[str], force: bool) -> ExperimentConfig:
     """The stored config, with overrides only when they change nothing or ``force`` is set
     (a resumed run never silently mixes two configs)."""
-    stored = load_config(run_dir / "config.yaml")
+    stored = load_config(run_dir / "config.yaml", stored=True)
     if not overrides:
         return stored
-    cfg = load_config(run_dir / "config.yaml", overrides)
+    cfg = load_config(run_dir / "config.yaml", overrides, stored=True)
     changed = _diff(to_dict(stored), to_dict(cfg))
     if changed and not force:
         raise ConfigError(

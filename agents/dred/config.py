@@ -9,7 +9,7 @@ silent).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 Method = Literal["uniform", "plr", "rplr", "dr", "accel", "dred", "el_dred"]
 METHODS: tuple[str, ...] = ("uniform", "plr", "rplr", "dr", "accel", "dred", "el_dred")
@@ -57,8 +57,9 @@ class DREDConfig:
         rank_ties: how equal scores rank (agents/dred/sampler.py: rank_weights): "mean"
             (tied entries share their ranks' mean weight; default) or "index" (by buffer
             position, earlier first; as this suite did before, and dcd orders ties by
-            position too). Ties matter under DRED's grounded score (0 for every unsolved
-            level); value_l1 and the value loss are practically never tied.
+            position too). Ties are common under DRED's grounded score (0 for every
+            unsolved level) and robust PLR's and ACCEL's positive value loss (0 wherever
+            no advantage is positive); value_l1 practically never ties.
         replay_prob: robust PLR's and ACCEL's chance that a cycle replays buffer levels
             (with a gradient update) instead of only scoring new ones (RPLR 0.5, ACCEL 0.8,
             ACCEL paper); default by method.
@@ -89,6 +90,10 @@ class DREDConfig:
             every episode would count as solved.
         checkpoint_every: updates between checkpoints (the last one is always saved).
     """
+
+    # options a run's stored config.yaml lacks when it predates them: the value it ran with
+    # (trainers.config.load_config(stored=True)); rank_ties came on 2026-12-03, ties by position
+    LEGACY_DEFAULTS: ClassVar[dict[str, Any]] = {"rank_ties": "index"}
 
     method: Method = "dred"
     updates: int = 300

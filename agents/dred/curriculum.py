@@ -155,7 +155,8 @@ class Curriculum:
             self.vae_info = {f"vae_{k}": v for k, v in info.items()}
             self.vae_info.update({f"vae_acc_{k}": v for k, v in vae_fidelity(self.vae, self.dataset).items()})
             rng = np.random.default_rng([self.seed, 99])
-            self.vae_info.update({f"vae_{k}": v for k, v in self.codec.describe(self.generated(360, rng)).items()})
+            described = self.codec.describe(self.generated(360, rng))
+            self.vae_info.update({f"vae_{k}": v for k, v in described.items() if np.isfinite(v)})
         return self.vae
 
     def prepare(self, progress: Callable[[str], None]) -> None:
@@ -175,13 +176,11 @@ class Curriculum:
                     f"level VAE: reconstructs {fid['layout']:.0%} of training cells (per-cell guess "
                     f"{fid['layout_guess']:.0%}), the goal of {fid['goal']:.0%} and the start of {fid['start']:.0%} "
                     f"of the levels; {info['vae_solvable']:.1%} of its levels solvable, start-goal path median "
-                    f"{info['vae_path_median']:.0f} steps with {info['vae_path_le3']:.0%} within 3 "
+                    f"{info.get('vae_path_median', float('nan')):.0f} steps with {info['vae_path_le3']:.0%} within 3 "
                     f"(training levels: {data['path_median']:.0f}, {data['path_le3']:.0%})"
                 )
-            else:
-                progress(
-                    f"level VAE: reconstruction error {fid['mae']:.3f} of the range (mean level {fid['mae_guess']:.3f})"
-                )
+            else:  # the shift codec's mae / mae_guess, or a plugin codec's own measures
+                progress("level VAE: " + ", ".join(f"{k} {v:.3f}" for k, v in fid.items()))
             why = self.codec.undertrained(fid)
             if why is not None:
                 progress(
@@ -196,10 +195,6 @@ class Curriculum:
         while len(levels) < n:
             levels += vae_interpolations(vae, self.dataset, min(36, n - len(levels)), rng)
         return levels
-
-    def solvable_rate(self, n: int, rng: np.random.Generator) -> float:
-        """Fraction of ``n`` VAE-generated levels that are solvable (BFS from start to goal)."""
-        return float(np.mean([self.codec.solvable(p) for p in self.generated(n, rng)]))
 
     # -- the cycle --------------------------------------------------------------------------------
     def plan(self, progress: float) -> list[dict[str, Any]] | None:

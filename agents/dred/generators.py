@@ -324,8 +324,9 @@ _CODECS: dict[str, CodecFactory] = {"cave": _cave_codec, "shift": _shift_codec}
 def register_codec(level_type: str, factory: CodecFactory, override: bool = False) -> None:
     """Makes the level generators (DRED's VAE, the edits, DR's random levels) work on envs of
     ``level_type``: ``factory(spec, dataset, env_kwargs, start_mask)`` returns a
-    :class:`Codec`. Register it in the module that registers the env, so every process that
-    builds the env (Ray workers included) has it. U and PLR need no codec."""
+    :class:`Codec`. Only the learner's process needs it: register it in a plugin module the
+    run imports (the config's ``imports``), not in the env's module under envs/ (envs must
+    not import agents). U and PLR need no codec."""
     if not isinstance(level_type, str) or not level_type:
         raise ValueError(f"level_type must be a non-empty string, got {level_type!r}")
     if level_type in _CODECS and not override:

@@ -152,7 +152,9 @@ def check_level(params: Any, env_kwargs: dict[str, Any]) -> None:
     fits the grid of an env built with ``env_kwargs`` (``size``, default 15); raises
     CaveLevelError naming the mismatch and the fix."""
     lv = CaveLevel.from_params(params)
-    size = int(env_kwargs.get("size", 15))
+    size = env_kwargs.get("size", 15)
+    if isinstance(size, bool) or not isinstance(size, int):
+        raise CaveLevelError(f"env kwargs size must be an integer grid side, got {size!r}")
     if lv.size != size:
         raise CaveLevelError(
             f"a {lv.size}x{lv.size} level, but the env is built with size={size}: set env.kwargs "

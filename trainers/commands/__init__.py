@@ -26,7 +26,7 @@ def read_run(run_dir: Path) -> ExperimentConfig:
     """The resolved config of a run directory (a one-line error when it is not one)."""
     if not run_dir.is_dir() or not (run_dir / "config.yaml").is_file():
         raise ConfigError(f"{run_dir}: not a ShiftRL run directory (no config.yaml inside)")
-    return load_config(run_dir / "config.yaml")
+    return load_config(run_dir / "config.yaml", stored=True)
 
 
 def read_results(run_dir: Path) -> dict[str, Any]:

@@ -147,7 +147,7 @@ def collect_quality(
         raise ConfigError(f"--out {out} exists; pass --overwrite to replace it")
     if transitions < 1:
         raise ConfigError(f"--transitions must be >= 1, got {transitions}")
-    cfg = load_config(run_dir / "config.yaml")
+    cfg = load_config(run_dir / "config.yaml", stored=True)
     snaps = snapshots(run_dir)
     if not snaps:
         raise ConfigError(
