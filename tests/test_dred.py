@@ -461,7 +461,9 @@ def test_a_run_config_that_predates_rank_ties_resumes_with_position_ties(tmp_pat
 
     from trainers.config import dump_config, load_config
 
-    cfg = load_config(ROOT / "configs/plr/cave.yaml", [f"env.levels={TINY}", "eval.levels=null", "env.kwargs={size: 7}"])
+    cfg = load_config(
+        ROOT / "configs/plr/cave.yaml", [f"env.levels={TINY}", "eval.levels=null", "env.kwargs={size: 7}"]
+    )
     data = yaml.safe_load(dump_config(cfg))
     assert data["agent_config"].pop("rank_ties") == "mean"
     old = tmp_path / "config.yaml"
