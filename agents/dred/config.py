@@ -181,7 +181,7 @@ class DREDConfig:
         from dataclasses import fields
 
         buffer = ("buffer_size", "score", "temperature", "staleness_coef", "rank_ties", "solved_return")
-        used = {
+        used_by = {
             "uniform": (),
             "dr": (),
             "plr": buffer,
@@ -194,11 +194,8 @@ class DREDConfig:
                 "n_generated",
                 *(f.name for f in fields(self) if f.name.startswith("vae_")),
             ),
-        }[self.method]
-        curriculum = {
-            "buffer_size", "score", "temperature", "staleness_coef", "rank_ties", "secondary_temperature",
-            "replay_prob", "n_generated", "n_edits", "solved_return",
-        } | {f.name for f in fields(self) if f.name.startswith("vae_")}  # fmt: skip
+        }
+        used, curriculum = used_by[self.method], set().union(*used_by.values())  # the options some method reads
         default = DREDConfig(method=self.method)
         return [
             f.name

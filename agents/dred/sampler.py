@@ -120,6 +120,11 @@ class LevelBuffer:
             p[idx] = rank_weights(scores, temperature, self.ties)
         return p
 
+    def _secondary_part(self) -> np.ndarray:
+        """DRED's secondary term: rank weights of the grounded scores over every played entry."""
+        every = np.flatnonzero(self.played)
+        return self._rank_part(every, self.grounded()[every], self.T2)
+
     def _stale_part(self, idx: np.ndarray) -> np.ndarray:
         p = np.zeros(len(self))
         if len(idx):
@@ -141,9 +146,7 @@ class LevelBuffer:
         stale = self._stale_part(cand)
         if self.mode == "dred":
             c = float(np.clip(progress, 0.0, 1.0))
-            every = np.flatnonzero(played)
-            secondary = self._rank_part(every, self.grounded()[every], self.T2)
-            primary = (1 - c) * primary + c * secondary
+            primary = (1 - c) * primary + c * self._secondary_part()
         p = (1 - self.rho) * primary + self.rho * stale
         return p / p.sum()
 
@@ -198,9 +201,7 @@ class LevelBuffer:
         if grounded_only:
             # generated entries weigh only through the secondary (grounded-score) term, so its
             # weights order them as P at c = 1 does - and still do when rho = 1
-            every = np.flatnonzero(self.played)
-            w = self._rank_part(every, self.grounded()[every], self.T2)
-            victim = gen[np.argmin(w[gen])]
+            victim = gen[np.argmin(self._secondary_part()[gen])]
         else:
             victim = gen[np.argmin(np.nan_to_num(self.scores[gen], nan=-np.inf))]
         old = self.scores[victim]
