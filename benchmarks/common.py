@@ -16,8 +16,10 @@ import hashlib
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -103,12 +105,20 @@ Job = tuple[str, Sequence[list[str]], Path, Path]  # label, commands run in turn
 
 
 def pool(
-    jobs: Sequence[Job], parallel: int, on_done: Callable[[str, bool], None] | None = None, poll: float = 5.0
+    jobs: Sequence[Job],
+    parallel: int,
+    on_done: Callable[[str, bool], None] | None = None,
+    poll: float = 5.0,
+    grace: float = 20.0,
 ) -> None:
     """Runs the jobs ``parallel`` at a time, each job's commands one after another, with one
     BLAS/OpenMP thread. A job whose run another live driver holds (run.lock) is skipped, so
     two drivers never train one run twice. ``on_done(label, ok)`` is called as each job ends,
-    so a driver can record a finished run at once rather than when the whole pool is done."""
+    so a driver can record a finished run at once rather than when the whole pool is done.
+
+    A driver stopped by SIGTERM or Ctrl-C stops its children too (SIGTERM, then SIGKILL after
+    ``grace`` seconds) and releases their locks: no orphaned run keeps training unrecorded.
+    The runs continue from their last checkpoint with ``--resume``."""
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     todo = list(jobs)
     running: list[dict[str, Any]] = []
@@ -118,6 +128,40 @@ def pool(
         job["proc"] = subprocess.Popen(argv, stdout=job["log"], stderr=subprocess.STDOUT, env=env)
         (job["root"] / "run.lock").write_text(f"{os.getpid()} {job['proc'].pid}\n")
 
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(signum)
+
+    previous = signal.signal(signal.SIGTERM, stop) if threading.current_thread() is threading.main_thread() else None
+    try:
+        _drive(todo, running, parallel, start, on_done, poll)
+    except KeyboardInterrupt as stopped:
+        signum = stopped.args[0] if stopped.args else signal.SIGINT
+        log(f"stopping: ending {len(running)} running job(s); --resume continues them from their checkpoints")
+        for job in running:
+            job["proc"].terminate()
+        deadline = time.monotonic() + grace
+        for job in running:
+            try:
+                job["proc"].wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                job["proc"].kill()
+                job["proc"].wait()
+            job["log"].close()
+            (job["root"] / "run.lock").unlink(missing_ok=True)
+        sys.exit(128 + int(signum))  # the shell's convention: 143 for SIGTERM, 130 for Ctrl-C
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _drive(
+    todo: list[Job],
+    running: list[dict[str, Any]],
+    parallel: int,
+    start: Callable[[dict[str, Any]], None],
+    on_done: Callable[[str, bool], None] | None,
+    poll: float,
+) -> None:
     while todo or running:
         while todo and len(running) < parallel:
             label, cmds, root, log_path = todo.pop(0)

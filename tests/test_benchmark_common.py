@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -95,6 +96,33 @@ def test_failed_command_stops_the_job(tmp_path: Path) -> None:
     )
     assert done == [("job", False)]
     assert not never.exists()
+
+
+def test_a_stopped_driver_stops_its_runs_and_releases_their_locks(tmp_path: Path) -> None:
+    """SIGTERM to a driver ends the pool's children too (no orphan keeps training unrecorded)."""
+    root, pid_file = tmp_path / "run", tmp_path / "child.pid"
+    child = f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(120)"
+    driver = (
+        f"import sys; sys.path.insert(0, {str(Path(common.__file__).parent)!r}); import common; "
+        f"from pathlib import Path; common.pool([('job', [[sys.executable, '-c', {child!r}]], "
+        f"Path({str(root)!r}), Path({str(tmp_path / 'j.log')!r}))], parallel=1, poll=0.05, grace=5)"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", driver], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 30
+    while not (pid_file.is_file() and pid_file.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert pid_file.is_file(), "the pool never started its job"
+    child_pid = int(pid_file.read_text())
+    assert common.locked_by(root) == [proc.pid, child_pid]
+    proc.terminate()
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 143, out
+    assert "stopping" in out and "Traceback" not in out
+    assert not (root / "run.lock").exists()
+    deadline = time.monotonic() + 10
+    while common._alive(child_pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not common._alive(child_pid), "the run outlived its driver"
 
 
 @pytest.mark.parametrize("bad", ["--train-child", "--nope"])
