@@ -67,6 +67,22 @@ def test_fixed_fractions_and_large_grids():
     assert big.size == 45 and big.solvable() and max_steps(45) == 2250 and max_steps(15) == 250
 
 
+def test_shortest_paths_by_hand_and_lava_walls_make_a_level_unsolvable():
+    """BFS distances on the hand level (4-neighbour steps around the lava and the wall), and a
+    goal enclosed by lava is unreachable: not solvable, distance -1."""
+    lv = CaveLevel.from_params(HAND)
+    d = lv.distances()
+    assert d[3, 5] == 0 and d[3, 4] == 1 and d[3, 1] == 4  # straight along row 3, over the moss
+    assert d[1, 2] == 5 and d[1, 4] == 3  # (1, 3) is lava: (1, 2) goes round by row 2
+    assert d[5, 3] == -1 and d[1, 3] == -1  # wall and lava cells are not navigable
+    assert lv.solvable()
+    rows = list(HAND["rows"])
+    rows[2], rows[3], rows[4] = "#...LL#", "#..MLL#", "#...LL#"  # goal column 5 cut off by lava
+    rows[3] = rows[3][:5] + "." + rows[3][6:]
+    shut = CaveLevel.from_params(dict(HAND, rows=rows))
+    assert shut.tiles[3, 5] == EMPTY and not shut.solvable() and shut.distances()[shut.start] == -1
+
+
 def test_level_json_round_trip_and_errors():
     lvl = CaveLevel.from_params(HAND)
     assert lvl.to_params() == HAND and CaveLevel.from_params(lvl.to_params()) == lvl

@@ -92,6 +92,25 @@ def test_dred_mixture_moves_from_dataset_scores_to_grounded_buffer_scores():
     np.testing.assert_allclose(p1, np.array([1 / 3, 1 / 2, 1]) / (1 / 3 + 1 / 2 + 1))
 
 
+def test_dred_distribution_at_an_intermediate_c_with_staleness_equals_the_formula():
+    """P = 0.7 [(1 - c) P_primary|dataset + c P_secondary|buffer] + 0.3 P_stale|dataset at
+    c = 0.5, by hand. Dataset d0 (score 0.5, solved, played in cycle 0), d1 (0.2, unsolved,
+    cycle 1), generated g (0.4, solved); now cycle 2; both temperatures 1.
+    primary over (d0, d1): ranks 1, 2 -> (2/3, 1/3); staleness over (d0, d1): ages 2, 1 ->
+    (2/3, 1/3); secondary over the buffer: grounded (0.5, 0, 0.4) -> ranks 1, 3, 2 -> (6, 2, 3) / 11."""
+    buf = LevelBuffer(10, levels(2), "dred", 1.0, secondary_temperature=1.0, staleness_coef=0.3)
+    buf.update(np.array([0]), np.array([0.5]), np.array([True]))
+    buf.tick()
+    buf.update(np.array([1]), np.array([0.2]), np.array([False]))
+    assert buf.admit({"g": 1}, 0.4, True, grounded_only=True)
+    buf.tick()
+    primary, stale = np.array([2 / 3, 1 / 3, 0]), np.array([2 / 3, 1 / 3, 0])
+    secondary = np.array([6, 2, 3]) / 11
+    want = 0.7 * (0.5 * primary + 0.5 * secondary) + 0.3 * stale
+    np.testing.assert_allclose(buf.probs(0.5), want, rtol=1e-12)
+    np.testing.assert_allclose(buf.probs(0.0), 0.7 * primary + 0.3 * stale, rtol=1e-12)
+
+
 def test_dred_staleness_covers_dataset_levels_only_and_the_victim_is_the_lowest_weight_entry():
     """DRED's staleness term is over the dataset (P_stale|dataset): a generated level,
     however stale, gets no staleness weight. Once full, an admitted level replaces the

@@ -131,6 +131,69 @@ def test_critic_and_actor_losses_equal_hand_computation(constraint):
             assert "actor_loss" not in got  # delayed policy update
 
 
+def test_reward_transform_enters_the_critic_target_and_targets_move_by_polyak_on_actor_steps():
+    """AntMaze's preset (r' = 10000 r - 1) on the reward itself, in y; Q1 is the actor's
+    critic; after an actor step every target parameter is (1 - tau) old + tau new, and the
+    targets do not move on critic-only steps (TD3's delayed updates)."""
+    learner, tr = _learner("dataset_action", preset="antmaze")
+    assert learner.r_scale == 10000.0 and learner.r_shift == -1.0
+    batch = {k: v[:8] for k, v in tr.items()}
+    s, s2 = learner.norm(batch["observations"]), learner.norm(batch["next_observations"])
+    a = torch.as_tensor(batch["actions"])
+    gen = torch.Generator()
+    gen.set_state(learner.gen.get_state())
+    eps = (torch.randn(a.shape, generator=gen) * 0.2 * 2.0).clamp(-1.0, 1.0)
+    with torch.no_grad():
+        a2 = (learner.actor_target(s2) + eps).clamp(-2.0, 2.0)
+        r = 10000.0 * torch.as_tensor(batch["rewards"], dtype=torch.float32) - 1.0
+        y = r + 0.99 * (1 - torch.as_tensor(batch["terminals"], dtype=torch.float32)) * torch.min(
+            *learner.critic_target(s2, a2)
+        )
+        q1, q2 = learner.critic(s, a)
+        torch.testing.assert_close(learner.critic.first(s, a), q1)  # the actor's Q is Q1
+    before = {n: copy.deepcopy(m.state_dict()) for n, m in (("actor", learner.actor), ("critic", learner.critic))}
+    targets = {
+        n: copy.deepcopy(m.state_dict())
+        for n, m in (("actor", learner.actor_target), ("critic", learner.critic_target))
+    }
+    got = learner.update(batch)  # step 1: critic only
+    assert got["target_mean"] == pytest.approx(float(y.mean()), rel=1e-5)
+    assert got["critic_loss"] == pytest.approx(float(F.mse_loss(q1, y) + F.mse_loss(q2, y)), rel=1e-5)
+    for n, m in (("actor", learner.actor_target), ("critic", learner.critic_target)):
+        for k, v in m.state_dict().items():
+            torch.testing.assert_close(v, targets[n][k], rtol=0, atol=0)
+    torch.testing.assert_close(learner.actor.state_dict(), before["actor"], rtol=0, atol=0)  # no actor step yet
+    learner.update(batch)  # step 2: critic, actor, then Polyak
+    tau = learner.cfg.tau
+    for n, net, tgt in (
+        ("actor", learner.actor, learner.actor_target),
+        ("critic", learner.critic, learner.critic_target),
+    ):
+        new = net.state_dict()
+        for k, v in tgt.state_dict().items():
+            torch.testing.assert_close(v, (1 - tau) * targets[n][k] + tau * new[k])
+
+
+def test_the_loop_builds_the_index_once_per_run(tmp_path, monkeypatch):
+    """The offline loop builds PRDC's index once when it attaches the dataset, not per step or
+    per evaluation (make_index counted)."""
+    import agents.prdc.learner as prdc_learner
+    from trainers.run import execute_run
+
+    calls = []
+    real = prdc_learner.make_index
+    monkeypatch.setattr(prdc_learner, "make_index", lambda *a, **k: calls.append(1) or real(*a, **k))
+    run = tmp_path / "run"
+    run.mkdir()
+    cfg = load_config(
+        ROOT / "configs" / "prdc" / "pendulum-medium.yaml",
+        ["agent_config.gradient_steps=40", "eval.every=20", "eval.episodes=1", "eval.shifts={}"],
+    )
+    (run / "config.yaml").write_text(dump_config(cfg))
+    execute_run(run, num_workers=0)
+    assert len(calls) == 1
+
+
 def test_bc_is_mse_to_dataset_actions_without_a_critic():
     learner, tr = _learner("none_bc")
     batch = {k: v[:16] for k, v in tr.items()}
