@@ -14,7 +14,7 @@ import envs
 from envs import datasets
 from envs.episodes import run_episodes
 from trainers.config import ConfigError, load_config, parse_config
-from trainers.policies import RandomPolicy
+from trainers.policies import RandomPolicy, UniformBoxPolicy
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -179,6 +179,19 @@ def test_datasets_are_minari_datasets(tmp_path, monkeypatch):
     assert type(rec).__name__ == "ShiftedPendulum" and rec.shift["m"] == 1.5 and rec.max_episode_steps == 9
 
 
+def test_continuous_actions_and_episode_ends_round_trip(tmp_path):
+    """Box actions (float32 vectors) and the terminations/truncations come back exactly."""
+    env = envs.make("ShiftedPendulumContinuous-v0", max_episode_steps=6)
+    ep = run_episodes(env, UniformBoxPolicy(env.action_space.low, env.action_space.high), 4, 0)
+    ds = datasets.load(datasets.save(datasets.Dataset.from_episodes(ep), tmp_path / "d"))
+    assert ds.episodes.actions.dtype == np.float32 and ds.episodes.actions.shape[-1] == 1
+    np.testing.assert_array_equal(ds.episodes.actions, ep.actions)
+    np.testing.assert_array_equal(ds.episodes.observations, ep.observations)
+    np.testing.assert_array_equal(ds.episodes.terminations, ep.terminations)
+    np.testing.assert_array_equal(ds.episodes.truncations, ep.truncations)
+    assert ep.truncations.sum() == 4 and not ep.terminations.any()  # each episode ends by the time limit
+
+
 def test_transitions_never_cross_episode_boundaries(tmp_path):
     ep = run_episodes(envs.make("ShiftedPendulum-v0", max_episode_steps=5), RandomPolicy(5), 3, 0)
     ds = datasets.load(datasets.save(datasets.Dataset.from_episodes(ep), tmp_path / "d"))
@@ -257,6 +270,60 @@ def test_malformed_datasets_name_the_problem(tmp_path):
     p = _dataset(tmp_path / "d")[0]
     _tamper(p, drop_episode)
     with pytest.raises(datasets.DatasetError, match=r"19 episode groups, metadata.json says 20"):
+        datasets.load(p)
+
+    def nan_observation(f):
+        f["episode_0/observations"][2, 0] = np.inf
+
+    def nan_action(f):
+        f["episode_5/actions"][0] = np.nan
+
+    def missing_key(f):
+        del f["episode_6/terminations"]
+
+    def wrong_total(f):
+        f["episode_7"].attrs["total_steps"] = 99
+
+    def wider_obs(f):
+        obs = f["episode_8/observations"][()]
+        del f["episode_8/observations"]
+        f["episode_8/observations"] = np.stack([obs, obs], 1)  # (T + 1,) -> (T + 1, 2)
+
+    def bad_name(f):
+        f.move("episode_9", "episode_nine")
+
+    for sub, fn, msg in (
+        ("e", nan_observation, r"observations row \d+ is NaN or infinite"),
+        ("f", nan_action, r"actions row \d+ is NaN or infinite"),
+    ):  # float observations and actions: a continuous-action env
+        env = envs.make("ShiftedPendulumContinuous-v0", max_episode_steps=4)
+        ep = run_episodes(env, UniformBoxPolicy(env.action_space.low, env.action_space.high), 10, 0)
+        p = datasets.save(
+            datasets.Dataset.from_episodes(ep, {"env_id": "ShiftedPendulumContinuous-v0"}), tmp_path / sub
+        )
+        _tamper(p, fn)
+        with pytest.raises(datasets.DatasetError, match=msg):
+            datasets.load(p)
+
+    cases = [
+        ("g", missing_key, r"episode_6 lacks .*terminations"),
+        ("h", wrong_total, r"episode_7 stores 3 steps, its total_steps attribute says 99"),
+        ("i", wider_obs, r"observation shapes differ between episodes"),
+        ("j", bad_name, r"unexpected group names"),
+    ]
+    for sub, fn, msg in cases:
+        p = _dataset(tmp_path / sub)[0]
+        _tamper(p, fn)
+        with pytest.raises(datasets.DatasetError, match=msg):
+            datasets.load(p)
+
+    p = _dataset(tmp_path / "k")[0]
+    (p / "data" / "metadata.json").write_text("{not json")
+    with pytest.raises(datasets.DatasetError, match=r"metadata.json: not valid JSON"):
+        datasets.load(p)
+    p = _dataset(tmp_path / "l")[0]
+    (p / "data" / "main_data.hdf5").unlink()
+    with pytest.raises(datasets.DatasetError, match=r"missing data/main_data\.hdf5"):
         datasets.load(p)
 
 
