@@ -316,6 +316,18 @@ def test_offline_config_errors_name_the_problem(tmp_path):
     cfg = load_config(None, ["agent=prdc", f"env.id={ENV}", f"agent_config.dataset={other}"])
     with pytest.raises(datasets.DatasetError, match=r"collected on 'ShiftedCartPole-v0', config env\.id is"):
         load_dataset(cfg)
+    # without an env id in its metadata, a dataset of other shapes is caught before training
+    anon = tmp_path / "anon"
+    datasets.save(datasets.Dataset.from_episodes(ep), anon)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text(
+        dump_config(load_config(None, ["agent=prdc", f"env.id={ENV}", f"agent_config.dataset={anon}"]))
+    )
+    from trainers.run import execute_run
+
+    with pytest.raises(datasets.DatasetError, match=r"observations have shape \(4,\) per step, the env .* has \(3,\)"):
+        execute_run(run, num_workers=0)
 
 
 # -- behaviour datasets from a TD3 run -------------------------------------------------------

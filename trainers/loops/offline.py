@@ -94,6 +94,18 @@ def load_dataset(cfg: ExperimentConfig) -> datasets.Dataset:
     return ds
 
 
+def check_shapes(tr: dict[str, np.ndarray], spaces: Any, where: str) -> None:
+    """The dataset's observation and action shapes are the env's (a dataset of another env
+    version or of other env kwargs would otherwise fail deep inside the learner)."""
+    for key, want in (("observations", tuple(spaces.obs_shape)), ("actions", tuple(spaces.action_shape))):
+        got = tuple(tr[key].shape[1:])
+        if got != want:
+            raise datasets.DatasetError(
+                f"dataset {where}: {key} have shape {got} per step, the env {spaces.env_id} (with the config's "
+                f"env.kwargs) has {want}"
+            )
+
+
 def normalized_score(ret: float, meta: dict[str, Any]) -> float | None:
     lo, hi = meta.get("ref_min_score"), meta.get("ref_max_score")
     if lo is None or hi is None or hi == lo:
@@ -108,7 +120,8 @@ def run(cfg: ExperimentConfig, run_dir: Path, ctx: RunContext) -> dict[str, Any]
     t0 = time.time()
     ds = load_dataset(cfg)
     tr = ds.transitions()
-    learner, _ = build_learner(cfg)
+    learner, spaces = build_learner(cfg)
+    check_shapes(tr, spaces, a.dataset)
     if not hasattr(learner, "attach_dataset"):
         raise ConfigError(f"agent {cfg.agent!r}: its learner has no attach_dataset (not an offline learner)")
     learner.attach_dataset(tr)
