@@ -293,6 +293,13 @@ def test_offline_run_resumes_exactly_and_evaluates_over_the_shift_grid(tmp_path)
     assert {"losses/critic_loss", "losses/actor_loss", "losses/nn_distance", "eval/greedy/return"} <= set(tags)
     assert {"eval/m_0.5/return", "eval/greedy/normalized_score", "charts/SPS"} <= set(tags)
     assert [s for s, _ in tags["eval/greedy/return"]] == [30, 60]  # x-axis: gradient steps
+    # resuming on other data is refused: the dataset path now holds the medium fixture
+    other = tmp_path / "other"
+    shutil.copytree(FIX / "medium-v0", other)
+    cfg = (half / "config.yaml").read_text().replace("gradient_steps: 60", "gradient_steps: 80")
+    (half / "config.yaml").write_text(cfg.replace(str(FIX / "medium-replay-v0"), str(other)))
+    with pytest.raises(datasets.DatasetError, match=r"its transitions differ from those half was trained on"):
+        execute_run(half, num_workers=0)
 
 
 def test_offline_config_errors_name_the_problem(tmp_path):

@@ -14,6 +14,7 @@ D4RL's convention) when the dataset stores reference returns.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -94,6 +95,16 @@ def load_dataset(cfg: ExperimentConfig) -> datasets.Dataset:
     return ds
 
 
+def transitions_digest(tr: dict[str, np.ndarray]) -> str:
+    """sha256 (16 hex digits) over the transition arrays a learner trains on."""
+    h = hashlib.sha256()
+    for k in sorted(tr):
+        v = np.ascontiguousarray(tr[k])
+        h.update(f"{k}{v.dtype}{v.shape}".encode())
+        h.update(v.tobytes())
+    return h.hexdigest()[:16]
+
+
 def check_shapes(tr: dict[str, np.ndarray], spaces: Any, where: str) -> None:
     """The dataset's observation and action shapes are the env's (a dataset of another env
     version or of other env kwargs would otherwise fail deep inside the learner)."""
@@ -130,9 +141,17 @@ def run(cfg: ExperimentConfig, run_dir: Path, ctx: RunContext) -> dict[str, Any]
         f"dataset and index ready in {time.time() - t0:.1f}s"
     )
     ckpt = run_dir / "checkpoints" / "state.pt"
+    digest = transitions_digest(tr)
     loop: dict[str, Any] = {"steps": 0, "history": [], "evals": [], "next_eval": cfg.eval.every, "rng": None}
+    loop["dataset_digest"] = digest
     if ckpt.exists():
         state, loop = checkpoint.load(ckpt)
+        if loop.setdefault("dataset_digest", digest) != digest:  # checkpoints before 2026-12-03 lack it
+            raise datasets.DatasetError(
+                f"dataset {a.dataset}: its transitions differ from those {run_dir.name} was trained on "
+                f"(digest {digest}, the checkpoint's {loop['dataset_digest']}); a resumed run must see the same "
+                "data - start a new run for the new dataset"
+            )
         learner.load_state_dict(state)
         ctx.progress(f"resuming {run_dir.name} from {loop['steps']} gradient steps")
     rng = np.random.default_rng([cfg.seed, 41])
