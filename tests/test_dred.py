@@ -189,6 +189,11 @@ def test_episode_scores_average_finished_episodes_and_skip_cut_ones():
     assert not solved_hi[0]
     _, solved_lo, _ = env_episode_scores(batch, step, solved_return=0.4)
     assert solved_lo[0]
+    # an episode ended by the env's time limit (truncated) is finished, so it is scored
+    batch = {k: np.concatenate([v[:1], v[:1]]) for k, v in batch.items()}
+    batch["terminated"][1], batch["truncated"][1, 2], batch["rewards"][1] = False, True, 0.0
+    scores, solved, count = env_episode_scores(batch, np.stack([step[0], step[0]]))
+    assert scores[1] == pytest.approx(2.0) and count[1] == 1 and not solved[1]  # return 0: not solved
 
 
 # -- generators ------------------------------------------------------------------------------------
