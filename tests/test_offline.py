@@ -127,6 +127,14 @@ def test_critic_and_actor_losses_equal_hand_computation(constraint):
                     want = float(-lam * q.mean() + F.mse_loss(pi, target))
                     assert got["lambda"] == pytest.approx(float(lam), rel=1e-5)
             assert got["actor_loss"] == pytest.approx(want, rel=1e-5)
+            if constraint != "none":
+                # the gradient: lambda is a constant (detached), the constraint target too
+                pi = actor(s)
+                q = learner.critic.first(s, pi)
+                loss = -(alpha / q.abs().mean().detach()) * q.mean() + F.mse_loss(pi, target)
+                loss.backward()
+                for (name, mine), theirs in zip(actor.named_parameters(), learner.actor.parameters()):
+                    torch.testing.assert_close(theirs.grad, mine.grad, rtol=1e-4, atol=1e-7, msg=name)
         else:
             assert "actor_loss" not in got  # delayed policy update
 
