@@ -24,8 +24,6 @@ KINDS = ("kdtree", "brute")
 
 
 class NearestIndex(Protocol):
-    builds: int
-
     def query(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(distances (B,), rows (B,)) of each key's nearest point."""
         ...
@@ -42,7 +40,6 @@ class KDTreeIndex:
         self.points = np.ascontiguousarray(points, dtype=np.float64)
         self.eps, self.workers = float(eps), int(workers)
         self.tree = cKDTree(self.points, leafsize=leafsize, balanced_tree=False, compact_nodes=False)
-        self.builds = 1
 
     def query(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         d, i = self.tree.query(np.asarray(keys, np.float64), k=1, eps=self.eps, workers=self.workers)
@@ -57,7 +54,6 @@ class BruteForceIndex:
         self.points = np.ascontiguousarray(points, dtype=np.float64)
         self.sq = (self.points**2).sum(1)
         self.chunk = int(chunk)
-        self.builds = 1
 
     def query(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         q = np.asarray(keys, np.float64)
