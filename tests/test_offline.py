@@ -346,6 +346,23 @@ def test_offline_config_errors_name_the_problem(tmp_path):
 
 
 # -- behaviour datasets from a TD3 run -------------------------------------------------------
+def test_medium_is_the_snapshot_closest_to_a_third_of_the_way_up_to_the_best():
+    """pick_medium by hand: random -100, best 200 (at step 5), so the target is 0; the closest
+    return before the best wins (-10 at step 2), not the first above the target and not a
+    later snapshot after the best (step 6 returns exactly 0 but comes after the best)."""
+    from trainers.commands.collect import pick_medium
+
+    snaps = [
+        (1, -80.0, Path("a")),
+        (2, -10.0, Path("b")),
+        (3, 40.0, Path("c")),
+        (5, 200.0, Path("d")),
+        (6, 0.0, Path("e")),
+    ]
+    assert pick_medium(snaps, -100.0, 1 / 3)[0] == 2
+    assert pick_medium(snaps, -100.0, 1.0)[0] == 5  # the whole way: the best itself
+
+
 def test_td3_run_snapshots_and_quality_datasets(tmp_path):
     from trainers.commands.collect import collect_quality, snapshots
     from trainers.run import execute_run

@@ -120,8 +120,9 @@ def collect_quality(
     """A D4RL-style dataset from a behaviour run of the suite (``td3`` with
     ``keep_snapshots``), ~``transitions`` steps of whole episodes:
 
-    - random: uniform actions; medium: the earliest snapshot at ``medium_fraction`` of the
-      way from the random return to the best (rolled out with ``noise``, default 0.1);
+    - random: uniform actions; medium: the snapshot (up to the best one) whose return is
+      closest to ``medium_fraction`` of the way from the random return to the best
+      (:func:`pick_medium`; rolled out with ``noise``, default 0.1);
     - expert: the best snapshot (noise default 0); medium-expert: half of each;
     - medium-replay: the run's replay buffer up to the medium snapshot (whole episodes).
 
