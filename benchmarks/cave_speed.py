@@ -112,10 +112,16 @@ def main(argv: list[str] | None = None) -> None:
     from trainers.io import atomic_write_json, atomic_write_text
 
     levels = list(level_set("train", args.levels).levels)
-    anchor = time_minigrid(levels, args.seconds)
+    load_before = os.getloadavg()[0]
+    # the anchor is timed before and after ours: the ratios use the mean, and the two say how
+    # much the machine's load moved under the measurement
+    before = time_minigrid(levels, args.seconds)
+    ours = [(b, time_ours(levels, b, args.seconds)) for b in (int(x) for x in args.batch.split(","))]
+    after = time_minigrid(levels, args.seconds)
+    anchor = (before + after) / 2
+    load_after = os.getloadavg()[0]
     rows = [{"impl": "minigrid 3.2 MiniGridEnv", "envs": 1, "steps_per_s": anchor, "ratio": 1.0}]
-    for b in (int(x) for x in args.batch.split(",")):
-        sps = time_ours(levels, b, args.seconds)
+    for b, sps in ours:
         rows.append({"impl": "ShiftRL CaveBatch", "envs": b, "steps_per_s": sps, "ratio": sps / anchor})
         print(f"B={b}: {sps:,.0f} steps/s, {sps / anchor:.1f}x minigrid", flush=True)
     result = {
@@ -125,13 +131,17 @@ def main(argv: list[str] | None = None) -> None:
         "seconds_per_point": args.seconds,
         "levels": len(levels),
         "target": "ShiftRL >= 20x minigrid per core",
+        "anchor_before_after": [before, after],
+        "load_1min_before_after": [load_before, load_after],
         "rows": rows,
     }
     md = [
         f"# {args.name}: Cave Escape env steps/s, ShiftRL vs Farama's minigrid (same levels, one process each)",
         "",
         f"Measured {result['date']} on {result['machine']}; {args.seconds:g} s per point, {len(levels)} training "
-        "levels, random left/right/forward actions, resets included. Ratios are to minigrid in the same run.",
+        "levels, random left/right/forward actions, resets included. Ratios are to minigrid in the same run "
+        f"(timed before and after ours: {before:,.0f} and {after:,.0f} steps/s, their mean is the anchor). "
+        f"Load average (1 min) {load_before:.2f} before, {load_after:.2f} after, on {os.cpu_count()} cores.",
         "",
         "| implementation | envs per process | env steps/s | x minigrid |",
         "|---|---|---|---|",

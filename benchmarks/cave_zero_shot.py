@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -45,6 +46,7 @@ from common import Ledger, file_digest, finished, locked_by, log, machine, now, 
 
 SETS = ("test", "edge_unseen", "edge_moss5", "edge_lava50", "edge_45x45")
 AGENTS = ("dred", "el_dred", "uniform", "plr", "dr", "accel")
+ENVS = 36  # envs per run (DRED's 36 processes), stepped in the run's own process
 
 
 def iqm(x: np.ndarray) -> float:
@@ -99,6 +101,28 @@ def zero_shot(run: Path, set_name: str, levels_dir: Path, episodes: int) -> dict
     return summary
 
 
+def random_policy(levels_dir: Path, seed: int = 0) -> dict[str, dict[str, float]]:
+    """The reference every learner must beat: one episode per level of each set with actions
+    uniform over the env's 7 (what a policy with flat logits does), seeded."""
+    from envs.cave.env import N_ACTIONS, CaveCore
+    from envs.cave.levels import CaveLevel
+    from envs.levels import load_level_set
+
+    out = {}
+    rng = np.random.default_rng(seed)
+    for name in SETS:
+        levels = [CaveLevel.from_params(p) for p in load_level_set(levels_dir / f"{name}.json").levels]
+        core = CaveCore(len(levels), levels[0].size)
+        for b, lv in enumerate(levels):
+            core.load(b, lv)
+        ret = np.zeros(len(levels))
+        while not core.done.all():
+            r, _, _ = core.step(rng.integers(N_ACTIONS, size=len(levels)))
+            ret += r
+        out[name] = {"return": float(ret.mean()), "solved": float((ret > 0).mean()), "levels": len(levels)}
+    return out
+
+
 def zero_shot_all(run: Path, levels_dir: Path, episodes: int) -> dict[str, dict[str, Any]]:
     out = {}
     for name in SETS:
@@ -121,11 +145,12 @@ def summarise(results: dict[tuple[str, int], dict[str, dict[str, Any]]], agents:
             rets = np.array([g["return"] for g in got])
             sol = np.array([g["solved"] for g in got])
             pooled = np.concatenate([g["per_level_return"] for g in got])
+            ddof = 1 if len(got) > 1 else 0  # the sample standard deviation over seeds
             row[name] = {
                 "return_mean": float(rets.mean()),
-                "return_std": float(rets.std()),
+                "return_std": float(rets.std(ddof=ddof)),
                 "solved_mean": float(sol.mean()),
-                "solved_std": float(sol.std()),
+                "solved_std": float(sol.std(ddof=ddof)),
                 "return_iqm": iqm(pooled),
                 "n_seeds": len(got),
             }
@@ -133,7 +158,7 @@ def summarise(results: dict[tuple[str, int], dict[str, dict[str, Any]]], agents:
     return rows
 
 
-def claim(rows: list[dict[str, Any]]) -> list[str]:
+def claim(rows: list[dict[str, Any]], rand: dict[str, dict[str, float]]) -> list[str]:
     """DRED's claim: above every other method on the held-out and edge-case sets, with the
     larger margins on the edge cases."""
     by = {r["agent"]: r for r in rows}
@@ -152,9 +177,10 @@ def claim(rows: list[dict[str, Any]]) -> list[str]:
         margin = d - others[best]
         margins[name] = margin
         verdict = "holds" if margin > 0 else "does not hold"
+        ref = f"; a uniformly random policy solves {rand[name]['solved']:.3f}" if name in rand else ""
         out.append(
             f"{name}: DRED solves {d:.3f}, the best other ({best}) {others[best]:.3f}: margin {margin:+.3f}, "
-            f"the claim {verdict} on this set"
+            f"the claim {verdict} on this set{ref}"
         )
     if "test" in margins and margins["test"] <= 0:
         out.append("larger margins on the edge cases: moot, DRED is not ahead on the held-out test set")
@@ -172,13 +198,15 @@ def markdown(result: dict[str, Any]) -> str:
     lines = [
         "# Cave Escape zero-shot transfer (DRED vs the UED baselines)",
         "",
-        f"- Budget: {result['updates']} PPO updates per run ({result['student_env_steps']:,} training env steps; "
+        f"- Budget: {result['updates']} PPO updates per run ({result['student_env_steps']:,} training env steps, "
+        f"{result['envs']} envs x {result['n_steps']} steps per update; "
         "DRED, EL-DRED, robust PLR and ACCEL also spend env steps on scoring rollouts without gradients). "
         f"The paper trained 265M env steps: this is {100 * result['student_env_steps'] / 265e6:.2g}% of it.",
         f"- Runs finished: {result['runs_finished']} of {result['runs_planned']} planned; seeds {result['seeds']}.",
         f"- Evaluation: one episode per level, actions sampled (dcd's evaluation); {result['date']}, "
         f"{result['machine']}.",
-        "- Cells: solved rate mean +- std over seeds / mean return / IQM of per-level returns pooled over seeds.",
+        "- Cells: solved rate mean +- sample std over seeds / mean return / IQM of per-level returns pooled over "
+        "seeds. The random policy (actions uniform over the 7, one seeded episode per level) is the floor.",
         "",
         "| method | seeds | " + " | ".join(SETS) + " |",
         "|---|---|" + "---|" * len(SETS),
@@ -193,6 +221,10 @@ def markdown(result: dict[str, Any]) -> str:
                 else "-"
             )
         lines.append(f"| {r['agent']} | {len(r['seeds'])} | " + " | ".join(cells) + " |")
+    rand = result.get("random_policy") or {}
+    if rand:
+        cells = [f"{rand[n]['solved']:.3f} / {rand[n]['return']:.3f} / -" if n in rand else "-" for n in SETS]
+        lines.append("| random policy (reference) | - | " + " | ".join(cells) + " |")
     lines += ["", "## The paper's claim", ""] + [f"- {c}" for c in result["claim"]]
     if result["runs_finished"] < result["runs_planned"]:
         lines += [
@@ -215,7 +247,7 @@ def main(argv: list[str] | None = None) -> None:
         "--updates",
         type=int,
         default=300,
-        help="PPO updates per run (300 x 36 x 256 = 2.76M env steps)",
+        help="PPO updates per run (300 x 36 envs x 256 steps, the configs' n_steps = 2.76M env steps)",
     )
     ap.add_argument("--episodes", type=int, default=1, help="zero-shot episodes per level")
     ap.add_argument("--parallel", type=int, default=2)
@@ -236,6 +268,7 @@ def main(argv: list[str] | None = None) -> None:
         assert run is not None, f"{root} holds no run"
         zero_shot_all(run, Path(levels_dir_), int(episodes))
         return
+    from agents.dred.config import DREDConfig
     from envs.cave.sets import build_sets
 
     agents = args.agents.split(",")
@@ -279,6 +312,18 @@ def main(argv: list[str] | None = None) -> None:
         if got is not None:
             results[(a, s)] = got
 
+    n_steps = {
+        (yaml.safe_load((ROOT / "configs" / a / "cave.yaml").read_text()).get("agent_config") or {}).get(
+            "n_steps", DREDConfig.n_steps
+        )
+        for a in agents
+    }
+    if len(n_steps) != 1:
+        sys.exit(
+            f"the agents' configs roll out different numbers of steps per update {sorted(n_steps)}: not comparable"
+        )
+    rand = random_policy(levels_dir) if have_levels else dict(ledger.doc.get("random_policy") or {})
+
     def write() -> None:
         table = summarise(results, agents)
         result = {
@@ -286,12 +331,15 @@ def main(argv: list[str] | None = None) -> None:
             "date": now(),
             "machine": machine(),
             "updates": args.updates,
-            "student_env_steps": args.updates * 36 * 256,
+            "envs": ENVS,
+            "n_steps": next(iter(n_steps)),
+            "student_env_steps": args.updates * ENVS * next(iter(n_steps)),
+            "random_policy": rand,
             "seeds": {a: seeds_for[a] for a in agents},
             "runs_planned": len(runs),
             "runs_finished": len(results),
             "table": table,
-            "claim": claim(table),
+            "claim": claim(table, rand),
         }
         ledger.write(result, markdown(result))
 
@@ -318,7 +366,7 @@ def main(argv: list[str] | None = None) -> None:
                     "eval.every=0",
                     f"agent_config.updates={args.updates}",
                     "ray.num_workers=0",  # one core per run: the rollout runs in the trial's process
-                    "ray.envs_per_worker=36",
+                    f"ray.envs_per_worker={ENVS}",
                 ]
                 cmds.append(train_argv(root, ROOT / "configs" / a / "cave.yaml", ov, args.resume))
             cmds.append([sys.executable, __file__, "--eval-child", str(root), str(levels_dir), str(args.episodes)])

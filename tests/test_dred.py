@@ -390,6 +390,10 @@ def test_shift_codec_levels_cover_the_declared_ranges_and_edits_move_one_paramet
     assert 0.05 < np.mean(moves) < 0.11  # E|N(0, 0.1)| = 0.08
     back = codec._params(codec.inputs([draws[0]])[0].numpy().astype(float))
     assert back == pytest.approx(draws[0], rel=1e-6)
+    # a dynamics vector has no solvability: nothing is reported for it (not a constant 100%)
+    assert codec.solvable(draws[0]) is None and codec.describe(draws) == {}
+    dr = Curriculum(DREDConfig(method="rplr"), 0, spec, draws[:15], {}, 36)
+    assert len(dr.proposals()) == 36 and "proposed_solvable" not in dr.stats()
     with pytest.raises(ValueError, match="shift parameters among"):
         ShiftCodec(spec, ["no_such_parameter"])
 
@@ -424,7 +428,13 @@ def test_each_method_plans_and_proposes_what_its_paper_says():
     u = make("uniform")
     assert all(p in data for p in u.plan(0.0)) and u.proposals() == []
     dr = make("dr")
-    assert all(p not in data for p in dr.plan(0.0)) and dr.proposals() == []
+    dr_levels = [CaveLevel.from_params(p) for p in dr.plan(0.0)]  # parses: valid levels
+    assert (
+        len(dr_levels) == 36
+        and len(set(dr_levels)) == 36
+        and not set(dr_levels) & {CaveLevel.from_params(p) for p in data}
+    )
+    assert dr.proposals() == []
     for m in ("rplr", "accel"):  # an empty buffer: score new levels without training
         c = make(m)
         assert c.plan(0.0) is None and len(c.proposals()) == 36

@@ -242,8 +242,9 @@ class Curriculum:
                 new = [self.codec.edit(p, self.cfg.n_edits, rng) for p in parents]
         else:
             new = []
-        self.proposed_solvable[0] += sum(self.codec.solvable(p) for p in new)
-        self.proposed_solvable[1] += len(new)
+        judged = [v for v in (self.codec.solvable(p) for p in new) if v is not None]  # None: not defined
+        self.proposed_solvable[0] += sum(judged)
+        self.proposed_solvable[1] += len(judged)
         return new
 
     def after_scoring(

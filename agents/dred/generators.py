@@ -259,8 +259,10 @@ class ShiftCodec:
             v[rng.integers(len(v))] += 0.1 * rng.standard_normal()
         return self._params(v)
 
-    def solvable(self, params: dict[str, Any]) -> bool:
-        return True
+    def solvable(self, params: dict[str, Any]) -> bool | None:
+        """None: a vector of dynamics parameters is always playable; solvability is not
+        defined for it (nor reported)."""
+        return None
 
     def fidelity(self, out: dict[str, torch.Tensor], levels: list[dict[str, Any]]) -> dict[str, float]:
         """Mean absolute reconstruction error in range units, and that of the best
@@ -272,7 +274,7 @@ class ShiftCodec:
         }
 
     def describe(self, levels: list[dict[str, Any]]) -> dict[str, float]:
-        return {"solvable": 1.0}
+        return {}  # no solvability or path length for dynamics vectors
 
     @staticmethod
     def undertrained(fid: dict[str, float]) -> str | None:
@@ -286,7 +288,7 @@ class Codec(Protocol):
     ones; :func:`register_codec` adds one for a plugin's level type).
 
     ``inputs``/``head_sizes``/``recon_loss``/``sample`` serve DRED's VAE; ``random`` DR and
-    robust PLR; ``empty`` and ``edit`` ACCEL and EL-DRED; ``solvable`` the reports;
+    robust PLR; ``empty`` and ``edit`` ACCEL and EL-DRED; ``solvable`` the reports (None where a level type has no such notion);
     ``fidelity``/``describe``/``undertrained`` the VAE's report after training."""
 
     kind: str
@@ -299,7 +301,7 @@ class Codec(Protocol):
     def random(self, rng: np.random.Generator) -> dict[str, Any]: ...
     def empty(self, rng: np.random.Generator) -> dict[str, Any]: ...
     def edit(self, params: dict[str, Any], n_edits: int, rng: np.random.Generator) -> dict[str, Any]: ...
-    def solvable(self, params: dict[str, Any]) -> bool: ...
+    def solvable(self, params: dict[str, Any]) -> bool | None: ...
     def fidelity(self, out: dict[str, torch.Tensor], levels: list[dict[str, Any]]) -> dict[str, float]: ...
     def describe(self, levels: list[dict[str, Any]]) -> dict[str, float]: ...
     def undertrained(self, fid: dict[str, float]) -> str | None: ...
