@@ -445,6 +445,25 @@ def test_prdc_reaches_80_percent_of_the_behaviour_return_on_medium_pendulum_data
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("agent", ["td3bc", "bc"])
+def test_the_baselines_reach_80_percent_of_the_behaviour_return_on_medium_pendulum_data(agent, tmp_path):
+    """The baselines learn on their own, not only as PRDC's yardstick: configs/{td3bc,bc}/
+    pendulum-medium.yaml (5000 gradient steps, seed 0) reach >= 80% of the data's normalised
+    return (the data: about 0.23; the random policy: 0). Measured: TD3+BC 0.47 (seed 1: 0.23),
+    BC 0.43 (seed 1: 0.23), about 25 s each."""
+    from trainers.run import execute_run
+
+    med = datasets.load(FIX / "medium-v0")
+    d = tmp_path / agent
+    d.mkdir()
+    cfg = load_config(ROOT / "configs" / agent / "pendulum-medium.yaml", ["eval.every=0", "eval.shifts={}"])
+    (d / "config.yaml").write_text(dump_config(cfg))
+    got = _score(execute_run(d, num_workers=0)["eval"]["overall"]["return"]["mean"], med)
+    behaviour = _score(med.episode_returns().mean(), med)
+    assert behaviour > 0.1 and got >= 0.8 * behaviour, (agent, got, behaviour)
+
+
+@pytest.mark.slow
 def test_prdc_beats_bc_on_medium_replay_pendulum_data(tmp_path):
     """configs/{prdc,bc}/pendulum-medium-replay.yaml (10000 gradient steps, seed 0 both):
     PRDC's greedy return over 100 episodes >= BC's on the same data (the issue's criterion).
