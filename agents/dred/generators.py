@@ -288,8 +288,9 @@ class Codec(Protocol):
     ones; :func:`register_codec` adds one for a plugin's level type).
 
     ``inputs``/``head_sizes``/``recon_loss``/``sample`` serve DRED's VAE; ``random`` DR and
-    robust PLR; ``empty`` and ``edit`` ACCEL and EL-DRED; ``solvable`` the reports (None where a level type has no such notion);
-    ``fidelity``/``describe``/``undertrained`` the VAE's report after training."""
+    robust PLR; ``empty`` and ``edit`` ACCEL and EL-DRED; ``solvable`` the reports (None
+    where a level type has no such notion); ``fidelity``/``describe``/``undertrained`` the
+    VAE's report after training."""
 
     kind: str
     input_dim: int
