@@ -74,6 +74,15 @@ def run_record(root: Path) -> dict[str, Any] | None:
     }
 
 
+def _std(x: list[float]) -> float:
+    """The sample standard deviation over seeds (0 for one seed, shown as no spread)."""
+    return float(np.std(x, ddof=1)) if len(x) > 1 else 0.0
+
+
+def _pm(mean: float, std: float, seeds: int) -> str:
+    return f"{mean:.1f} +- {std:.1f}" if seeds > 1 else f"{mean:.1f}"
+
+
 def summarise(records: dict[tuple[str, str, str, int], dict[str, Any]]) -> list[dict[str, Any]]:
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for (env, quality, agent, _), rec in records.items():
@@ -93,8 +102,8 @@ def summarise(records: dict[tuple[str, str, str, int], dict[str, Any]]) -> list[
                 "seeds": len(recs),
                 "gradient_steps": recs[0]["gradient_steps"],
                 "score_mean": float(np.mean(scores)),
-                "score_std": float(np.std(scores)),
-                "shift_returns": {k: (float(np.mean(v)), float(np.std(v))) for k, v in per_shift.items()},
+                "score_std": _std(scores),
+                "shift_returns": {k: (float(np.mean(v)), _std(v)) for k, v in per_shift.items()},
                 "dataset_return": recs[0]["dataset_return"],
             }
         )
@@ -151,18 +160,20 @@ def markdown(result: dict[str, Any]) -> str:
     for r in result["table"]:
         lines.append(
             f"| {r['env']} | {r['quality']} | {r['agent']} | {r['seeds']} | {r['gradient_steps']} "
-            f"| {r['score_mean']:.1f} +- {r['score_std']:.1f} "
+            f"| {_pm(r['score_mean'], r['score_std'], r['seeds'])} "
             f"| {r['dataset_return']:.1f} |"
         )
-    lines += ["", "Return under shifted dynamics (mean +- std over seeds; the policy saw nominal data only):", ""]
+    lines += [
+        "",
+        "Return under shifted dynamics (mean +- sample std over seeds, no spread for one seed; the policy saw "
+        "nominal data only):",
+        "",
+    ]
     labels = sorted({k for r in result["table"] for k in r["shift_returns"]})
     if labels:
         lines += ["| env | quality | agent | " + " | ".join(labels) + " |", "|---" * (3 + len(labels)) + "|"]
         for r in result["table"]:
-            cells = [
-                f"{r['shift_returns'][k][0]:.1f} +- {r['shift_returns'][k][1]:.1f}" if k in r["shift_returns"] else "-"
-                for k in labels
-            ]
+            cells = [_pm(*r["shift_returns"][k], r["seeds"]) if k in r["shift_returns"] else "-" for k in labels]
             lines.append(f"| {r['env']} | {r['quality']} | {r['agent']} | " + " | ".join(cells) + " |")
     lines += ["", "Paper's claim (PRDC above TD3+BC on medium and medium-replay):", ""]
     lines += [f"- {c}" for c in result["claim"]] or ["- no pair measured yet"]
