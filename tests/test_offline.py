@@ -271,12 +271,12 @@ def test_transition_replay_cuts_episodes_into_rows_and_keeps_the_newest():
 
 
 # -- the offline loop ------------------------------------------------------------------------
-def _run(tmp_path, name, overrides):
+def _run(tmp_path, name, overrides, agent="prdc"):
     from trainers.run import execute_run
 
     d = tmp_path / name
     d.mkdir(parents=True)
-    cfg = load_config(ROOT / "configs" / "prdc" / "pendulum-medium.yaml", overrides)
+    cfg = load_config(ROOT / "configs" / agent / "pendulum-medium.yaml", overrides)
     (d / "config.yaml").write_text(dump_config(cfg))
     return d, execute_run(d, num_workers=0)
 
@@ -451,14 +451,9 @@ def test_the_baselines_reach_80_percent_of_the_behaviour_return_on_medium_pendul
     pendulum-medium.yaml (5000 gradient steps, seed 0) reach >= 80% of the data's normalised
     return (the data: about 0.23; the random policy: 0). Measured: TD3+BC 0.47 (seed 1: 0.23),
     BC 0.43 (seed 1: 0.23), about 25 s each."""
-    from trainers.run import execute_run
-
     med = datasets.load(FIX / "medium-v0")
-    d = tmp_path / agent
-    d.mkdir()
-    cfg = load_config(ROOT / "configs" / agent / "pendulum-medium.yaml", ["eval.every=0", "eval.shifts={}"])
-    (d / "config.yaml").write_text(dump_config(cfg))
-    got = _score(execute_run(d, num_workers=0)["eval"]["overall"]["return"]["mean"], med)
+    _, res = _run(tmp_path, agent, ["eval.every=0", "eval.shifts={}"], agent)
+    got = _score(res["eval"]["overall"]["return"]["mean"], med)
     behaviour = _score(med.episode_returns().mean(), med)
     assert behaviour > 0.1 and got >= 0.8 * behaviour, (agent, got, behaviour)
 
