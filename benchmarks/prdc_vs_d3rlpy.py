@@ -2,22 +2,24 @@
 
     python benchmarks/prdc_vs_d3rlpy.py --d3rlpy-python /path/to/venv/bin/python \\
         --datasets datasets/shiftrl/hopper/medium-v0,datasets/shiftrl/halfcheetah/medium-v0 \\
-        [--steps 2000] [--score-dataset datasets/shiftrl/hopper/medium-v0 --score-steps 20000]
+        [--steps 2000] [--score-dataset datasets/shiftrl/hopper/medium-v0 --score-steps 20000 --score-seeds 0,1,2]
 
 d3rlpy 2.8 pins gymnasium 1.0.0, so it runs in its own interpreter
 (``python -m venv V && V/bin/pip install torch==2.13.0 && V/bin/pip install d3rlpy==2.8.1
 h5py``; torch first, so pip never resolves another torch) through
 benchmarks/d3rlpy_worker.py. Both sides run one torch thread, the same settings (alpha,
-beta by our preset for the env, standardised states, batch 256) and seed 0.
+beta by our preset for the env, standardised states, batch 256); the speed rows use seed 0.
 
 Per dataset: gradient steps/s over ``--steps`` steps (index building excluded on both
-sides) and the nearest-neighbour cost of one 256-query batch near the data (ours: exact
-cKDTree; d3rlpy: sklearn NearestNeighbors, which goes brute force above 15 dims), and ours
-with the trained actor's keys, which lie farther from the data (on HalfCheetah's 23
-dimensions an exact k-d tree query there costs far more than near the data). The
-anchor is d3rlpy in the same run: the table reports ratios. Target: >= 2x faster per
-gradient step. Score: both trained ``--score-steps`` on ``--score-dataset``, then
-evaluated greedily on the nominal env, ``--episodes`` episodes with the same seeds.
+sides) and the nearest-neighbour cost of one 256-query batch near the data (ours:
+``nn_index: auto``, an exact cKDTree up to 15 key dimensions and the exact float32-GEMM
+search above; d3rlpy: sklearn NearestNeighbors, which goes brute force above 15 dims too),
+and ours with the trained actor's keys, which lie farther from the data (a k-d tree's cost
+grows with that distance). The anchor is d3rlpy in the same run: the table reports ratios.
+Target: >= 2x faster per gradient step. Score: both sides trained ``--score-steps`` on
+``--score-dataset`` once per seed of ``--score-seeds``, each policy evaluated greedily on
+the nominal env over ``--episodes`` episodes with the same env seeds; equal within noise
+means the means differ by at most two standard errors of the seeds' spread.
 """
 
 from __future__ import annotations
@@ -83,8 +85,10 @@ def ours(dataset: Path, steps: int, seed: int = 0) -> tuple[dict[str, Any], Any]
     return out | {"nn_seconds_per_batch_actor_keys": nn_actor}, learner
 
 
-def d3rlpy(python: str, dataset: Path, steps: int, out: Path, alpha: float, beta: float) -> dict[str, Any]:
-    cmd = [python, str(HERE / "d3rlpy_worker.py"), str(dataset), str(out), "--steps", str(steps)]
+def d3rlpy(
+    python: str, dataset: Path, steps: int, out: Path, alpha: float, beta: float, seed: int = 0
+) -> dict[str, Any]:
+    cmd = [python, str(HERE / "d3rlpy_worker.py"), str(dataset), str(out), "--steps", str(steps), "--seed", str(seed)]
     cmd += ["--alpha", str(alpha), "--beta", str(beta)]
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -128,6 +132,22 @@ def evaluate(policy: Any, env_id: str, episodes: int) -> float:
         group.close()
 
 
+def compare_scores(ours: list[float], theirs: list[float]) -> dict[str, Any]:
+    """Mean and sample std over seeds per side, and whether the means differ by more than two
+    standard errors of their difference (the seeds' spread; None with one seed: no spread)."""
+    a, b = np.asarray(ours, float), np.asarray(theirs, float)
+    out: dict[str, Any] = {"ours_mean": float(a.mean()), "d3rlpy_mean": float(b.mean())}
+    if min(len(a), len(b)) < 2:
+        return out | {"ours_std": None, "d3rlpy_std": None, "se_diff": None, "equal_within_noise": None}
+    se = float(np.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b)))
+    return out | {
+        "ours_std": float(a.std(ddof=1)),
+        "d3rlpy_std": float(b.std(ddof=1)),
+        "se_diff": se,
+        "equal_within_noise": bool(abs(a.mean() - b.mean()) <= 2 * se),
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--d3rlpy-python", default=os.environ.get("SHIFTRL_D3RLPY_PYTHON"), required=False)
@@ -135,6 +155,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--score-dataset")
     ap.add_argument("--score-steps", type=int, default=20000)
+    ap.add_argument(
+        "--score-seeds", default="0,1,2", help="seeds of the score comparison (each side trains once per seed)"
+    )
     ap.add_argument("--episodes", type=int, default=10)
     ap.add_argument("--work", default=str(ROOT / "runs" / "benchmarks" / "prdc_vs_d3rlpy"))
     ap.add_argument("--name", default="prdc_vs_d3rlpy")
@@ -200,10 +223,21 @@ def main(argv: list[str] | None = None) -> None:
         if pending:
             lines += ["", pending]
         if score:
+            c = score["comparison"]
+            if c["se_diff"] is None:
+                verdict = "one seed: no spread, so equality within noise is not tested"
+            else:
+                verdict = f"difference {c['ours_mean'] - c['d3rlpy_mean']:+.1f}, 2 se = {2 * c['se_diff']:.1f}: " + (
+                    "**equal within noise**" if c["equal_within_noise"] else "**not equal within noise**"
+                )
+            pm = {k: "" if c[f"{k}_std"] is None else f" +- {c[f'{k}_std']:.1f}" for k in ("ours", "d3rlpy")}
             lines += [
                 "",
-                f"Score after {score['steps']} gradient steps on {score['dataset']} (greedy, {score['episodes']} episodes, "
-                f"same seeds): ours {score['ours_return']:.1f}, d3rlpy {score['d3rlpy_return']:.1f}.",
+                f"Score after {score['steps']} gradient steps on {score['dataset']} (greedy return, {score['episodes']} "
+                f"episodes per policy, seeds {score['seeds']}, mean +- sample std over seeds): ours "
+                f"{c['ours_mean']:.1f}{pm['ours']}, d3rlpy {c['d3rlpy_mean']:.1f}{pm['d3rlpy']}; {verdict}.",
+                f"Per seed: ours {[round(x, 1) for x in score['ours_returns']]}, "
+                f"d3rlpy {[round(x, 1) for x in score['d3rlpy_returns']]}.",
             ]
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
@@ -217,18 +251,28 @@ def main(argv: list[str] | None = None) -> None:
         d = Path(args.score_dataset)
         env_id = datasets.load(d).metadata["env_id"]
         alpha, beta, _, _ = PRDCConfig(dataset=str(d)).resolved(env_id)
-        print(f"{time.strftime('%H:%M:%S')} score on {d}: {args.score_steps} steps each", flush=True)
-        _, learner = ours(d, args.score_steps)
         tag = f"{d.parent.name}_{d.name}"
-        their = d3rlpy(args.d3rlpy_python, d, args.score_steps, work / tag / "score", alpha, beta)
-        score = {
-            "dataset": str(d),
-            "steps": args.score_steps,
-            "episodes": args.episodes,
-            "ours_return": evaluate(learner.policy(), env_id, args.episodes),
-            "d3rlpy_return": evaluate(TorchScriptPolicy(work / tag / "score" / "policy.pt"), env_id, args.episodes),
-            "d3rlpy_steps_per_s": their["steps_per_s"],
-        }
+        seeds = [int(x) for x in args.score_seeds.split(",")]
+        mine_r, their_r, their_sps = [], [], []
+        for seed in seeds:
+            print(f"{time.strftime('%H:%M:%S')} score on {d}, seed {seed}: {args.score_steps} steps each", flush=True)
+            _, learner = ours(d, args.score_steps, seed)
+            mine_r.append(evaluate(learner.policy(), env_id, args.episodes))
+            where = work / tag / f"score_seed{seed}"
+            their = d3rlpy(args.d3rlpy_python, d, args.score_steps, where, alpha, beta, seed)
+            their_r.append(evaluate(TorchScriptPolicy(where / "policy.pt"), env_id, args.episodes))
+            their_sps.append(their["steps_per_s"])
+            score = {
+                "dataset": str(d),
+                "steps": args.score_steps,
+                "episodes": args.episodes,
+                "seeds": seeds[: len(mine_r)],
+                "ours_returns": mine_r,
+                "d3rlpy_returns": their_r,
+                "d3rlpy_steps_per_s": their_sps,
+                "comparison": compare_scores(mine_r, their_r),
+            }
+            report(score, "" if len(mine_r) == len(seeds) else f"Score: {len(mine_r)} of {len(seeds)} seeds so far.")
     report(score)
 
 

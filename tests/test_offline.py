@@ -14,7 +14,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from agents.offline.nearest import BruteForceIndex, KDTreeIndex, make_index
+from agents.offline.nearest import BruteForceIndex, GemmIndex, KDTreeIndex, make_index
 from agents.prdc.config import PRDCConfig, TD3Config, preset_for
 from agents.prdc.learner import PRDCLearner, TD3Learner
 from envs import datasets
@@ -55,8 +55,55 @@ def test_kdtree_equals_brute_force_and_approximate_stays_within_its_bound():
     assert (d_a <= 2.0 * exact + 1e-12).all() and (d_a >= exact - 1e-12).all()
     with pytest.raises(ValueError, match="eps applies to kind 'kdtree' only"):
         make_index("brute", pts, eps=0.5)
+    with pytest.raises(ValueError, match="eps applies to kind 'kdtree' only"):
+        make_index("gemm", pts, eps=0.5)
     with pytest.raises(ValueError, match="kind must be one of"):
         make_index("faiss", pts)
+
+
+@pytest.mark.parametrize("n, dims, block, sub", [(5000, 6, 1024, 128), (1999, 23, 256, 64), (3, 2, 128, 128)])
+def test_gemm_index_equals_float64_brute_force(n, dims, block, sub):
+    """Rows and distances equal the float64 search for keys on, near and far from the data,
+    several blocks and a last run padded (n not a multiple of sub)."""
+    rng = np.random.default_rng(n)
+    pts = rng.normal(size=(n, dims)) * rng.uniform(0.1, 5.0, dims) + 100.0  # offset: centring matters
+    keys = np.concatenate([pts[rng.integers(0, n, 64)], pts[rng.integers(0, n, 64)] + rng.normal(0, 0.05, (64, dims))])
+    keys = np.concatenate([keys, 100.0 + rng.normal(0, 20.0, (64, dims))])  # far from the data
+    d_g, i_g = GemmIndex(pts, block=block, sub=sub).query(keys)
+    d_b, i_b = BruteForceIndex(pts).query(keys)
+    np.testing.assert_array_equal(i_g, i_b)
+    np.testing.assert_allclose(d_g, d_b, rtol=1e-12, atol=1e-12)
+
+
+def test_gemm_index_is_exact_where_float32_cannot_tell_the_points_apart():
+    """A cluster whose points differ by 1e-7 of the data's radius: float32 scores tie across
+    many runs, and only the float64 re-check finds the true nearest (a float32-only search
+    fails this test: its rows differ from the float64 search's)."""
+    rng = np.random.default_rng(3)
+    cluster = 1.0 + rng.normal(0, 1e-6, (3000, 8))
+    outliers = rng.normal(0, 1000.0, (40, 8))  # make R^2 large, so float32's resolution is coarse
+    pts = rng.permutation(np.concatenate([cluster, outliers]))
+    keys = 1.0 + rng.normal(0, 1e-6, (100, 8))
+    d2 = ((pts[None] - keys[:, None]) ** 2).sum(-1)  # the definition, in float64 without cancellation
+    index = GemmIndex(pts, block=512, sub=32)
+    d_g, i_g = index.query(keys)
+    np.testing.assert_array_equal(i_g, d2.argmin(1))
+    np.testing.assert_allclose(d_g, np.sqrt(d2.min(1)), rtol=1e-12)
+    f32 = np.asarray(keys, np.float32)[:, None, :] - np.asarray(pts, np.float32)[None]
+    assert (np.einsum("bnd,bnd->bn", f32, f32).argmin(1) != d2.argmin(1)).any()  # float32 alone is wrong here
+    # (so is float64's expanded ||q||^2 - 2 q.x + ||x||^2 here for one key in 100: BruteForceIndex
+    # is the reference only away from such 1e-13 near-ties)
+    with pytest.raises(ValueError, match="NaN or inf"):
+        index.query(np.full((2, 8), np.nan))
+
+
+def test_auto_index_follows_sklearns_dimension_rule():
+    rng = np.random.default_rng(0)
+    assert isinstance(make_index("auto", rng.normal(size=(50, 15))), KDTreeIndex)  # Hopper's keys: 11 + 3
+    assert isinstance(make_index("auto", rng.normal(size=(50, 16))), GemmIndex)  # HalfCheetah's: 17 + 6
+    approx = make_index("auto", rng.normal(size=(50, 23)), eps=2.0)  # approximate search is the tree's
+    assert isinstance(approx, KDTreeIndex) and approx.eps == 2.0
+    assert isinstance(make_index("brute", rng.normal(size=(50, 23))), BruteForceIndex)
 
 
 def test_presets_follow_prdc_per_domain_settings():

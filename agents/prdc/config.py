@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from agents.offline.nearest import KINDS
+
 # PRDC's per-domain presets (reference code; the paper's appendix): (alpha, beta, reward
 # scale, reward shift). AntMaze's rewards become 10000 r - 1 on the reward itself (the first
 # release applied it to next_state: a bug fixed later, so never reproduced here).
@@ -59,10 +61,13 @@ class PRDCConfig:
         alpha: lambda = alpha / mean|Q1(s, pi(s))| weights the Q term (None = preset).
         beta: weight of the normalised state in the nearest-neighbour key (None = preset).
         normalize_states: standardise states by the dataset's mean and std + 1e-3.
-        nn_index: nearest-neighbour search, "kdtree" (default; scipy cKDTree, built once)
-            or "brute" (exact brute force, for tiny datasets and checks).
+        nn_index: nearest-neighbour search, built once: "auto" (default: cKDTree up to 15
+            key dimensions, else "gemm", scikit-learn's rule), "kdtree" (scipy cKDTree),
+            "gemm" (exact float32 GEMM brute force with a float64 re-check: its cost does
+            not grow as the actor's keys leave the data) or "brute" (float64 brute force,
+            the reference). The exact kinds return the same neighbours.
         nn_eps: 0 = exact search; > 0 approximate (each neighbour within (1 + eps) of the
-            nearest distance; cKDTree only).
+            nearest distance; cKDTree, so nn_index "auto" or "kdtree").
         checkpoint_every: gradient steps between checkpoints (the last is always saved).
     """
 
@@ -82,7 +87,7 @@ class PRDCConfig:
     alpha: float | None = None
     beta: float | None = None
     normalize_states: bool = True
-    nn_index: Literal["kdtree", "brute"] = "kdtree"
+    nn_index: Literal["auto", "kdtree", "gemm", "brute"] = "auto"
     nn_eps: float = 0.0
     checkpoint_every: int = 5000
 
@@ -93,10 +98,13 @@ class PRDCConfig:
             )
         if self.preset != "auto" and self.preset not in PRESETS:
             raise ValueError(f"preset must be 'auto' or one of {sorted(PRESETS)}, got {self.preset!r}")
-        if self.nn_index not in ("kdtree", "brute"):
-            raise ValueError(f"nn_index must be 'kdtree' or 'brute', got {self.nn_index!r}")
-        if self.nn_eps < 0 or (self.nn_eps and self.nn_index != "kdtree"):
-            raise ValueError(f"nn_eps must be >= 0 and is for nn_index 'kdtree' only, got {self.nn_eps}")
+        if self.nn_index not in KINDS:
+            raise ValueError(f"nn_index must be one of {list(KINDS)}, got {self.nn_index!r}")
+        if self.nn_eps < 0 or (self.nn_eps and self.nn_index not in ("auto", "kdtree")):
+            raise ValueError(
+                f"nn_eps must be >= 0 and is for nn_index 'auto' or 'kdtree' only (approximate search is "
+                f"cKDTree's), got nn_eps={self.nn_eps} with nn_index={self.nn_index!r}"
+            )
         for name in ("gradient_steps", "batch_size", "policy_freq", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
