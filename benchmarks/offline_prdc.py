@@ -228,14 +228,18 @@ def main(argv: list[str] | None = None) -> None:
         if not sep or name not in agents:
             sys.exit(f"--seeds-for: expected AGENT=S1:S2 with AGENT among {agents}, got {item!r}")
         seeds_for[name] = [int(x) for x in value.split(":")]
-    runs = {
-        (e, q, a, s): base / f"{e}__{q}__{a}__{s}"
+    planned = [
+        (e, q, a, s)
         for s in seeds
         for e in envs_
         for q in qualities
         for a in agents
         if s in seeds_for[a] and (ROOT / "configs" / a / f"{e}-{q}.yaml").is_file()  # e.g. RLlib: hopper medium
-    }
+    ]
+    # The order runs start in: the first seed of our agents on every dataset (one full row of the
+    # claim), then RLlib's rows (CQL alone is ~50 min of one core), then the other seeds.
+    planned.sort(key=lambda k: (k[3] != seeds[0], k[2].startswith("rllib_"), seeds.index(k[3])))
+    runs = {(e, q, a, s): base / f"{e}__{q}__{a}__{s}" for e, q, a, s in planned}
     from envs.datasets import data_sha256
 
     def cfg_of(e: str, q: str, a: str) -> Path:

@@ -1,7 +1,7 @@
 """Our PRDC against d3rlpy's PRDC on the same Minari datasets, in one run.
 
     python benchmarks/prdc_vs_d3rlpy.py --d3rlpy-python /path/to/venv/bin/python \\
-        --datasets datasets/shiftrl/hopper/medium-v0,datasets/shiftrl/halfcheetah/medium-v0 \\
+        [--datasets datasets/shiftrl/hopper/medium-v0,datasets/shiftrl/halfcheetah/medium-v0] \\
         [--steps 2000] [--score-dataset datasets/shiftrl/hopper/medium-v0 --score-steps 20000 --score-seeds 0,1,2]
 
 d3rlpy 2.8 pins gymnasium 1.0.0, so it runs in its own interpreter
@@ -151,7 +151,12 @@ def compare_scores(ours: list[float], theirs: list[float]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--d3rlpy-python", default=os.environ.get("SHIFTRL_D3RLPY_PYTHON"), required=False)
-    ap.add_argument("--datasets", required=True, help="comma-separated Minari dataset directories")
+    ap.add_argument(
+        "--datasets",
+        default="",
+        help="comma-separated Minari dataset directories for the speed rows (none: keep the rows of the "
+        "results JSON of the same --name, e.g. to rerun only the score)",
+    )
     ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--score-dataset")
     ap.add_argument("--score-steps", type=int, default=20000)
@@ -171,7 +176,15 @@ def main(argv: list[str] | None = None) -> None:
 
     work = Path(args.work)
     rows = []
-    for d in map(Path, args.datasets.split(",")):
+    speed_date, steps = dt.datetime.now().isoformat(timespec="seconds"), args.steps
+    if not args.datasets:
+        old = Path(args.out) / f"{args.name}.json"
+        if not old.is_file():
+            sys.exit(f"--datasets is empty and {old} has no speed rows to keep")
+        kept = json.loads(old.read_text())
+        rows, speed_date, steps = kept["rows"], kept.get("speed_date", kept["date"]), kept["steps"]
+        print(f"speed rows kept from {old} (measured {speed_date})", flush=True)
+    for d in map(Path, filter(None, args.datasets.split(","))):
         env_id = datasets.load(d).metadata["env_id"]
         alpha, beta, _, _ = PRDCConfig(dataset=str(d)).resolved(env_id)
         print(f"{time.strftime('%H:%M:%S')} speed on {d}", flush=True)
@@ -195,14 +208,16 @@ def main(argv: list[str] | None = None) -> None:
             "name": args.name,
             "date": dt.datetime.now().isoformat(timespec="seconds"),
             "machine": f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}",
-            "steps": args.steps,
+            "steps": steps,
+            "speed_date": speed_date,
             "rows": rows,
             "score": score,
         }
         lines = [
             f"# {args.name}: our PRDC vs d3rlpy's PRDC (anchor), same datasets, one torch thread each",
             "",
-            f"Measured {result['date']} on {result['machine']}; {args.steps} gradient steps per side per dataset.",
+            f"Speed rows measured {speed_date} on {result['machine']}; {steps} gradient steps per side per dataset."
+            + (f" Score measured {result['date']}." if score else ""),
             "",
             "NN ms/batch: one 256-key query, keys within N(0, 0.05) of data points on both sides; ours also "
             "with the trained actor's own keys [beta * s, pi(s)], what training queries (d3rlpy's brute force "
