@@ -115,6 +115,10 @@ def test_presets_follow_prdc_per_domain_settings():
     assert c.resolved("ShiftedHopper-v0")[:2] == (2.5, 2.0) and c.resolved("ShiftedWalker2d-v0")[:2] == (2.5, 2.0)
     assert c.resolved("antmaze-umaze-v2") == (7.5, 7.5, 10000.0, -1.0)
     assert PRDCConfig(dataset="x", alpha=1.0).resolved("ShiftedHopper-v0")[:2] == (1.0, 2.0)
+    # TD3+BC keeps its own alpha 2.5 on every domain, HalfCheetah included (40 is PRDC's)
+    td3bc = PRDCConfig(dataset="x", constraint="dataset_action")
+    assert td3bc.resolved("ShiftedHalfCheetah-v0")[0] == 2.5 and td3bc.resolved("antmaze-umaze-v2")[2:] == (1.0, 0.0)
+    assert PRDCConfig(dataset="x", constraint="dataset_action", preset="halfcheetah").resolved("x")[0] == 40.0
     with pytest.raises(ValueError, match="preset must be 'auto' or one of"):
         PRDCConfig(dataset="x", preset="ant")
 
@@ -128,9 +132,13 @@ def _learner(constraint, **kw):
     return learner, tr
 
 
+@pytest.mark.parametrize("units", ["half_range", "raw"])
 @pytest.mark.parametrize("constraint", ["nearest", "dataset_action", "none"])
-def test_critic_and_actor_losses_equal_hand_computation(constraint):
-    learner, tr = _learner(constraint)
+def test_critic_and_actor_losses_equal_hand_computation(constraint, units):
+    """Pendulum's torques are in [-2, 2]: "half_range" measures the actor's MSE and the key's
+    action part in halves of that range (a / 2), "raw" in torque."""
+    learner, tr = _learner(constraint, action_units=units)
+    u = 2.0 if units == "half_range" else 1.0
     alpha, beta, _, _ = learner.cfg.resolved(ENV)
     idx = np.arange(8)
     batch = {k: v[idx] for k, v in tr.items()}
@@ -164,21 +172,21 @@ def test_critic_and_actor_losses_equal_hand_computation(constraint):
                 else:
                     lam = alpha / q.abs().mean()
                     if constraint == "nearest":
-                        keys = np.concatenate([beta * (tr["observations"] - mean) / std, tr["actions"]], 1)
-                        qk = np.concatenate([beta * s.numpy(), pi.numpy()], 1)
+                        keys = np.concatenate([beta * (tr["observations"] - mean) / std, tr["actions"] / u], 1)
+                        qk = np.concatenate([beta * s.numpy(), pi.numpy() / u], 1)
                         d2 = ((keys[None].astype(np.float64) - qk[:, None]) ** 2).sum(-1)
                         target = torch.as_tensor(tr["actions"][d2.argmin(1)])
                         assert got["nn_distance"] == pytest.approx(float(np.sqrt(d2.min(1)).mean()), rel=1e-5)
                     else:
                         target = a
-                    want = float(-lam * q.mean() + F.mse_loss(pi, target))
+                    want = float(-lam * q.mean() + F.mse_loss(pi, target) / u**2)
                     assert got["lambda"] == pytest.approx(float(lam), rel=1e-5)
             assert got["actor_loss"] == pytest.approx(want, rel=1e-5)
             if constraint != "none":
                 # the gradient: lambda is a constant (detached), the constraint target too
                 pi = actor(s)
                 q = learner.critic.first(s, pi)
-                loss = -(alpha / q.abs().mean().detach()) * q.mean() + F.mse_loss(pi, target)
+                loss = -(alpha / q.abs().mean().detach()) * q.mean() + F.mse_loss(pi, target) / u**2
                 loss.backward()
                 for (name, mine), theirs in zip(actor.named_parameters(), learner.actor.parameters()):
                     torch.testing.assert_close(theirs.grad, mine.grad, rtol=1e-4, atol=1e-7, msg=name)
@@ -249,12 +257,14 @@ def test_the_loop_builds_the_index_once_per_run(tmp_path, monkeypatch):
     assert len(calls) == 1
 
 
-def test_bc_is_mse_to_dataset_actions_without_a_critic():
-    learner, tr = _learner("none_bc")
+@pytest.mark.parametrize("units", ["half_range", "raw"])
+def test_bc_is_mse_to_dataset_actions_without_a_critic(units):
+    learner, tr = _learner("none_bc", action_units=units)
     batch = {k: v[:16] for k, v in tr.items()}
     s = learner.norm(batch["observations"])
     with torch.no_grad():
         want = float(F.mse_loss(learner.actor(s), torch.as_tensor(batch["actions"])))
+    want /= 4.0 if units == "half_range" else 1.0  # Pendulum's half range is 2
     critic_before = copy.deepcopy(learner.critic.state_dict())
     got = learner.update(batch)
     assert set(got) == {"actor_loss", "constraint"} and got["actor_loss"] == pytest.approx(want, rel=1e-6)
@@ -366,6 +376,16 @@ def test_offline_config_errors_name_the_problem(tmp_path):
         load_config(None, ["agent=prdc", f"env.id={ENV}", "agent_config.nn_index=brute", "agent_config.nn_eps=0.5"])
     with pytest.raises(ConfigError, match="constraint"):
         load_config(None, ["agent=prdc", f"env.id={ENV}", "agent_config.constraint=dataset_action"])
+    with pytest.raises(ConfigError, match="action_units"):
+        load_config(
+            None,
+            [
+                "agent=prdc",
+                f"env.id={ENV}",
+                f"agent_config.dataset={FIX / 'medium-v0'}",
+                "agent_config.action_units=unit",
+            ],
+        )
     import envs
     from envs.episodes import run_episodes
     from trainers.policies import RandomPolicy
@@ -390,6 +410,20 @@ def test_offline_config_errors_name_the_problem(tmp_path):
 
     with pytest.raises(datasets.DatasetError, match=r"observations have shape \(4,\) per step, the env .* has \(3,\)"):
         execute_run(run, num_workers=0)
+
+
+def test_a_stored_config_from_before_action_units_resumes_with_raw_actions(tmp_path):
+    """Runs written before the option existed trained on raw-action MSE: resuming one must
+    not switch units halfway; a new config gets the default."""
+    import yaml
+
+    cfg = load_config(None, ["agent=prdc", f"env.id={ENV}", f"agent_config.dataset={FIX / 'medium-v0'}"])
+    assert cfg.agent_config.action_units == "half_range"
+    old = yaml.safe_load(dump_config(cfg))
+    del old["agent_config"]["action_units"]
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(old))
+    assert load_config(tmp_path / "config.yaml", stored=True).agent_config.action_units == "raw"
+    assert load_config(tmp_path / "config.yaml").agent_config.action_units == "half_range"
 
 
 # -- behaviour datasets from a TD3 run -------------------------------------------------------

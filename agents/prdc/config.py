@@ -7,7 +7,7 @@ TD3+BC's (Fujimoto & Gu 2021) plus the constraint: ../shared/specs/offline-prdc.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 from agents.offline.nearest import KINDS
 
@@ -57,10 +57,18 @@ class PRDCConfig:
         policy_freq: critic steps per actor step (2).
         preset: "auto" picks PRDC's per-domain (alpha, beta, reward transform) from the env
             id (halfcheetah 40/2, hopper and walker2d 2.5/2, antmaze 7.5/7.5 with
-            r' = 10000 r - 1; others d3rlpy's 2.5/2), or name one of those explicitly.
+            r' = 10000 r - 1; others d3rlpy's 2.5/2) for the nearest-neighbour constraint,
+            and TD3+BC's one alpha 2.5 on every domain for the others (Fujimoto & Gu 2021,
+            section 5: "alpha = 2.5" for all D4RL tasks); or name a preset explicitly.
         alpha: lambda = alpha / mean|Q1(s, pi(s))| weights the Q term (None = preset).
         beta: weight of the normalised state in the nearest-neighbour key (None = preset).
         normalize_states: standardise states by the dataset's mean and std + 1e-3.
+        action_units: the units of actions in the actor's MSE and in the nearest-neighbour
+            key: "half_range" (default) measures (a - centre) / half-range, so alpha and
+            beta weigh the same on any Box as on the [-1, 1] robots the papers tuned them
+            on (there both are identical); "raw" is the reference codes' literal MSE on raw
+            actions (PRDC's, d3rlpy's, CORL's), e.g. 4x stronger against the Q term on
+            Pendulum's [-2, 2] torques.
         nn_index: nearest-neighbour search, built once: "auto" (default: cKDTree up to 15
             key dimensions, else "gemm", scikit-learn's rule), "kdtree" (scipy cKDTree),
             "gemm" (exact float32 GEMM brute force with a float64 re-check: its cost does
@@ -87,9 +95,14 @@ class PRDCConfig:
     alpha: float | None = None
     beta: float | None = None
     normalize_states: bool = True
+    action_units: Literal["half_range", "raw"] = "half_range"
     nn_index: Literal["auto", "kdtree", "gemm", "brute"] = "auto"
     nn_eps: float = 0.0
     checkpoint_every: int = 5000
+
+    # A stored config written before an option existed resumes with the behaviour it ran
+    # with (trainers.config.load_config(stored=True)): raw-action MSE before action_units.
+    LEGACY_DEFAULTS: ClassVar[dict[str, Any]] = {"action_units": "raw"}
 
     def __post_init__(self) -> None:
         if self.constraint not in ("nearest", "dataset_action", "none_bc", "none"):
@@ -98,6 +111,8 @@ class PRDCConfig:
             )
         if self.preset != "auto" and self.preset not in PRESETS:
             raise ValueError(f"preset must be 'auto' or one of {sorted(PRESETS)}, got {self.preset!r}")
+        if self.action_units not in ("half_range", "raw"):
+            raise ValueError(f"action_units must be 'half_range' or 'raw', got {self.action_units!r}")
         if self.nn_index not in KINDS:
             raise ValueError(f"nn_index must be one of {list(KINDS)}, got {self.nn_index!r}")
         if self.nn_eps < 0 or (self.nn_eps and self.nn_index not in ("auto", "kdtree")):
@@ -115,8 +130,14 @@ class PRDCConfig:
 
     def resolved(self, env_id: str) -> tuple[float, float, float, float]:
         """(alpha, beta, reward scale, reward shift) for ``env_id``: the preset, with
-        ``alpha`` / ``beta`` overriding it when set."""
-        a, b, scale, shift = PRESETS[preset_for(env_id) if self.preset == "auto" else self.preset]
+        ``alpha`` / ``beta`` overriding it when set. Under "auto", TD3+BC (and the other
+        constraints) take the "default" preset: TD3+BC's alpha 2.5 on every domain, never
+        PRDC's per-domain values (HalfCheetah's alpha 40 is PRDC's, not TD3+BC's)."""
+        if self.preset != "auto":
+            name = self.preset
+        else:
+            name = preset_for(env_id) if self.constraint == "nearest" else "default"
+        a, b, scale, shift = PRESETS[name]
         return (a if self.alpha is None else self.alpha), (b if self.beta is None else self.beta), scale, shift
 
 

@@ -98,6 +98,11 @@ class PRDCLearner:
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg.critic_lr)
         self.low, self.high = low, high
         self.half = (high - low) / 2
+        # actions in the actor's MSE and the nearest-neighbour key: (a - centre) / unit
+        # (config.action_units; identical to raw actions on a [-1, 1] Box)
+        half_range = cfg.action_units == "half_range"
+        self.centre = (high + low) / 2 if half_range else torch.zeros_like(high)
+        self.unit = self.half if half_range else torch.ones_like(high)
         self.obs_mean = np.zeros(obs_dim, np.float32)
         self.obs_std = np.ones(obs_dim, np.float32)
         self.index: Any = None
@@ -116,7 +121,8 @@ class PRDCLearner:
             self.obs_std = (obs.std(0) + 1e-3).astype(np.float32)  # TD3+BC / PRDC: std + 1e-3
         if self.cfg.constraint == "nearest":
             acts = transitions["actions"].reshape(len(obs), -1).astype(np.float64)
-            keys = np.concatenate([self.beta * (obs - self.obs_mean) / self.obs_std, acts], 1)
+            units = (acts - self.centre.double().numpy()) / self.unit.double().numpy()
+            keys = np.concatenate([self.beta * (obs - self.obs_mean) / self.obs_std, units], 1)
             self.index = make_index(self.cfg.nn_index, keys, self.cfg.nn_eps)
             self.index_actions = torch.as_tensor(acts, dtype=torch.float32)
 
@@ -128,9 +134,13 @@ class PRDCLearner:
         """(a_nn, distance) for keys [beta * s_norm, pi] (PRDC's constraint target)."""
         if self.index is None or self.index_actions is None:
             raise RuntimeError("PRDC: attach_dataset() must be called before update() (the index is built there)")
-        key = torch.cat([self.beta * s_norm, pi.detach()], 1).double().numpy()
+        key = torch.cat([self.beta * s_norm, (pi.detach() - self.centre) / self.unit], 1).double().numpy()
         dist, rows = self.index.query(key)
         return self.index_actions[torch.as_tensor(rows)], torch.as_tensor(dist, dtype=torch.float32)
+
+    def action_mse(self, pi: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The actor's MSE to its target actions, in ``action_units``."""
+        return F.mse_loss(pi / self.unit, target / self.unit)
 
     # -- Learner protocol ---------------------------------------------------------------------
     def update(self, batch: Batch) -> dict[str, float]:
@@ -177,11 +187,11 @@ class PRDCLearner:
                         self.last_actor["nn_distance"] = float(dist.mean())
                     else:
                         target = a
-                    constraint = F.mse_loss(pi, target)
+                    constraint = self.action_mse(pi, target)
                     actor_loss = -lmbda * q.mean() + constraint
                     self.last_actor |= {"lambda": float(lmbda), "constraint": float(constraint.detach())}
             else:
-                actor_loss = F.mse_loss(pi, a)
+                actor_loss = self.action_mse(pi, a)
                 self.last_actor["constraint"] = float(actor_loss.detach())
             self.actor_opt.zero_grad()
             actor_loss.backward()
