@@ -64,7 +64,10 @@ def init_ray(address: str | None = None, include_dashboard: bool = False, num_cp
 
     Args:
         address: cluster address ("auto", "ray://...", "127.0.0.1:6379"); falls back to the
-            RAY_ADDRESS environment variable; None and unset = embedded local Ray.
+            RAY_ADDRESS environment variable; None and unset = embedded local Ray, always a
+            new one: plain ``ray.init()`` would attach to the last cluster started on this
+            machine (Ray's /tmp/ray/ray_current_cluster), with its resources, and retry
+            forever once that cluster is gone.
         include_dashboard: embedded Ray only; the dashboard binds to 127.0.0.1.
         num_cpus: embedded Ray only; default = all cores of this machine.
     """
@@ -77,6 +80,7 @@ def init_ray(address: str | None = None, include_dashboard: bool = False, num_cp
         log.info("attached to Ray cluster at %s", target)
         return target
     ray.init(
+        address="local",  # a new instance even when another one runs on this machine
         num_cpus=num_cpus or os.cpu_count() or 1,
         include_dashboard=include_dashboard,
         dashboard_host="127.0.0.1",
