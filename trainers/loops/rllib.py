@@ -296,10 +296,13 @@ def run(cfg: Any, run_dir: Path, ctx: Any) -> dict[str, Any]:
 
     from trainers.evaluation import eval_scalars, evaluate_policy
     from trainers.io import atomic_write_json
-    from trainers.runtime import StalledError
+    from trainers.runtime import StalledError, init_ray
     from trainers.sampling import RunnerGroup
     from trainers.tb import TBLogger
 
+    # Outside a Tune trial, RLlib would start Ray by a plain ray.init(), which attaches to
+    # whatever cluster the machine last recorded: ours first (trainers.runtime.init_ray).
+    init_ray(cfg.ray.address)
     torch.set_num_threads(1)  # the trial shares cores with env runners / other trials
     a: RLlibPPOConfig = cfg.agent_config
     algo = build_ppo(cfg, cfg.seed).build_algo()

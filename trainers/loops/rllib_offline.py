@@ -344,10 +344,13 @@ def run(cfg: ExperimentConfig, run_dir: Path, ctx: RunContext) -> dict[str, Any]
     """Trains (or resumes) the RLlib algorithm in ``run_dir``; returns the results dict."""
     from trainers.config import to_dict
     from trainers.loops.rllib import train_iteration
-    from trainers.runtime import StalledError
+    from trainers.runtime import StalledError, init_ray
     from trainers.sampling import RunnerGroup
     from trainers.tb import TBLogger
 
+    # Outside a Tune trial (a run executed in-process), RLlib would start Ray by a plain
+    # ray.init(), which attaches to whatever cluster the machine last recorded: ours first.
+    init_ray(cfg.ray.address)
     a: RLlibOfflineConfig = cfg.agent_config
     t0 = time.time()
     ds = load_dataset(cfg)
