@@ -18,8 +18,11 @@ ones, keeps existing datasets):
 
 Writes <out>/<name>.{json,md}: per env, quality and agent, the mean and standard deviation
 over seeds of the final normalised score (100 x (R - random) / (best TD3 snapshot -
-random), the datasets' references) and of the return at each shift; and the paper's claim
-(PRDC above TD3+BC on medium and medium-replay) checked on those numbers. Each finished run
+random), the datasets' references) on the nominal dynamics the data came from (the paper's
+and D4RL's number), the same pooled over the shift grid, and the return at each shift; and
+the paper's claim (PRDC above TD3+BC on medium and medium-replay) checked on the nominal
+score. The datasets' sizes and references are kept in the JSON, so --report-only works
+where the datasets are not. Each finished run
 is recorded in that JSON's ledger (benchmarks/common.py) with its dataset's fingerprint:
 ``--resume`` in a new clone rebuilds the datasets and retrains only the runs the ledger lacks
 (a rebuilt dataset that differs from the recorded one retrains them all, said so).
@@ -83,13 +86,35 @@ def _pm(mean: float, std: float, seeds: int) -> str:
     return f"{mean:.1f} +- {std:.1f}" if seeds > 1 else f"{mean:.1f}"
 
 
-def summarise(records: dict[tuple[str, str, str, int], dict[str, Any]]) -> list[dict[str, Any]]:
+def _normalise(ret: float, data: dict[str, Any]) -> float:
+    """D4RL's 100 x (R - random) / (best - random) with the dataset's reference returns."""
+    return 100.0 * (ret - data["ref_min_score"]) / (data["ref_max_score"] - data["ref_min_score"])
+
+
+def nominal_score(rec: dict[str, Any], data: dict[str, Any]) -> float:
+    """A run's normalised score on the nominal dynamics the data came from (the paper's and
+    D4RL's number), from its return at the grid's nominal point. A run's own
+    ``normalized_score`` is not used: runs before 2026-12-07 pooled it over the friction grid."""
+    return _normalise(rec["shift_returns"][data["nominal"]], data)
+
+
+def pooled_score(rec: dict[str, Any], data: dict[str, Any]) -> float:
+    """The normalised return pooled over the shift grid (every point has the same episodes)."""
+    return _normalise(float(np.mean(list(rec["shift_returns"].values()))), data)
+
+
+def summarise(
+    records: dict[tuple[str, str, str, int], dict[str, Any]], data: dict[str, dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Rows per env, quality and agent; ``data`` is per "env/quality" (``dataset_info``)."""
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for (env, quality, agent, _), rec in records.items():
         groups.setdefault((env, quality, agent), []).append(rec)
     rows = []
     for (env, quality, agent), recs in sorted(groups.items()):
-        scores = [r["normalized_score"] for r in recs]
+        d = data[f"{env}/{quality}"]
+        scores = [nominal_score(r, d) for r in recs]
+        pooled = [pooled_score(r, d) for r in recs]
         per_shift = {
             label: [r["shift_returns"][label] for r in recs if label in r["shift_returns"]]
             for label in recs[0]["shift_returns"]
@@ -103,6 +128,8 @@ def summarise(records: dict[tuple[str, str, str, int], dict[str, Any]]) -> list[
                 "gradient_steps": recs[0]["gradient_steps"],
                 "score_mean": float(np.mean(scores)),
                 "score_std": _std(scores),
+                "pooled_score_mean": float(np.mean(pooled)),
+                "pooled_score_std": _std(pooled),
                 "shift_returns": {k: (float(np.mean(v)), _std(v)) for k, v in per_shift.items()},
                 "dataset_return": recs[0]["dataset_return"],
             }
@@ -136,9 +163,17 @@ def markdown(result: dict[str, Any]) -> str:
         f"# {result['name']}: PRDC, TD3+BC and BC on the suite's D4RL-style datasets",
         "",
         f"Measured {result['date']} on {result['machine']}. Behaviour: online TD3, {result['behaviour_steps']} env steps "
-        f"per robot; datasets of about {result['transitions']} transitions; {result['gradient_steps']} gradient steps "
-        "per offline run. Scores are 100 x (R - random) / (best TD3 snapshot - random); these are not D4RL's "
-        "datasets or reference scores."
+        f"per robot; {result['gradient_steps']} gradient steps per offline run. Datasets (medium: "
+        f"{result['transitions']} transitions of the medium snapshot; medium-replay: the behaviour run's replay up "
+        "to that snapshot, so its size is where the snapshot fell): "
+        + "; ".join(
+            f"{k} {d['transitions']} transitions in {d['episodes']} episodes"
+            for k, d in sorted(result["datasets"].items())
+        )
+        + ". The normalised score is 100 x (R - random) / (best TD3 snapshot - random) on the nominal dynamics "
+        "the data came from (D4RL's convention, the paper's number; "
+        + ", ".join(sorted({f"{d['nominal']}" for d in result["datasets"].values()}))
+        + "); 'pooled' is the same over the whole friction grid. These are not D4RL's datasets or reference scores."
         + (
             " PRDC's nearest-neighbour search is approximate (cKDTree eps) on: "
             + ", ".join(f"{k} eps={v:g}" for k, v in result.get("nn_eps", {}).items())
@@ -154,13 +189,14 @@ def markdown(result: dict[str, Any]) -> str:
             else f"All {result.get('runs_planned', 0)} planned runs finished."
         ),
         "",
-        "| env | quality | agent | seeds | gradient steps | normalised score | dataset return |",
-        "|---|---|---|---|---|---|---|",
+        "| env | quality | agent | seeds | gradient steps | normalised score | pooled over the grid | dataset return |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in result["table"]:
         lines.append(
             f"| {r['env']} | {r['quality']} | {r['agent']} | {r['seeds']} | {r['gradient_steps']} "
             f"| {_pm(r['score_mean'], r['score_std'], r['seeds'])} "
+            f"| {_pm(r['pooled_score_mean'], r['pooled_score_std'], r['seeds'])} "
             f"| {r['dataset_return']:.1f} |"
         )
     lines += [
@@ -175,7 +211,7 @@ def markdown(result: dict[str, Any]) -> str:
         for r in result["table"]:
             cells = [_pm(*r["shift_returns"][k], r["seeds"]) if k in r["shift_returns"] else "-" for k in labels]
             lines.append(f"| {r['env']} | {r['quality']} | {r['agent']} | " + " | ".join(cells) + " |")
-    lines += ["", "Paper's claim (PRDC above TD3+BC on medium and medium-replay):", ""]
+    lines += ["", "Paper's claim (PRDC above TD3+BC on medium and medium-replay, normalised score):", ""]
     lines += [f"- {c}" for c in result["claim"]] or ["- no pair measured yet"]
     return "\n".join(lines) + "\n"
 
@@ -212,6 +248,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--report-only", action="store_true")
     args = ap.parse_args(argv)
     from trainers.config import load_config
+    from trainers.evaluation import nominal_point
 
     envs_ = args.envs.split(",")
     qualities = args.qualities.split(",")
@@ -272,8 +309,30 @@ def main(argv: list[str] | None = None) -> None:
         if got is not None:
             records[key] = got
 
+    known = ledger.doc.get("datasets") or {}
+
+    def dataset_info(e: str, q: str) -> dict[str, Any] | None:
+        """Size, reference returns and nominal eval point of a dataset: from its metadata while
+        it is on this machine, else as the results JSON last recorded them (--report-only)."""
+        meta = dataset_path(data_dir, e, q) / "data" / "metadata.json"
+        if not meta.is_file():
+            return known.get(f"{e}/{q}")
+        m = json.loads(meta.read_text())
+        cfg = next(cfg_of(e, q, a) for a in agents if cfg_of(e, q, a).is_file())
+        return {
+            "transitions": m["total_steps"],
+            "episodes": m["total_episodes"],
+            "ref_min_score": m["ref_min_score"],
+            "ref_max_score": m["ref_max_score"],
+            "nominal": nominal_point(load_config(cfg, [f"agent_config.dataset={meta.parent.parent}"])),
+        }
+
     def write() -> None:
-        table = summarise(records)
+        data = {f"{e}/{q}": dataset_info(e, q) for e, q in {(e, q) for e, q, _, _ in records}}
+        missing = sorted(k for k, v in data.items() if v is None)
+        if missing:
+            sys.exit(f"no metadata for the datasets {missing}: not on this machine and not in {ledger.path}")
+        table = summarise(records, data)  # type: ignore[arg-type]
         result = {
             "runs_planned": len(runs),
             "runs_finished": len(records),
@@ -286,6 +345,7 @@ def main(argv: list[str] | None = None) -> None:
             "seeds": seeds,
             "nn_eps": nn_eps,
             "budget": budget,
+            "datasets": {**known, **data},
             "table": table,
             "claim": claim(table),
         }

@@ -129,3 +129,34 @@ def test_a_stopped_driver_stops_its_runs_and_releases_their_locks(tmp_path: Path
 def test_common_cli_usage(bad: str) -> None:
     res = subprocess.run([sys.executable, common.__file__, bad], capture_output=True, text=True)
     assert res.returncode != 0 and "usage" in res.stderr
+
+
+def test_offline_table_scores_the_nominal_dynamics_and_pools_the_grid_beside() -> None:
+    """The offline table's score is D4RL's (the return on the data's own dynamics, normalised)
+    and its claim check uses it; the pool over the friction grid is shown beside, not mixed in.
+    A record's own ``normalized_score`` (pooled in runs before 2026-12-07) is not read."""
+    import offline_prdc
+
+    data = {"hc/medium": {"ref_min_score": -300.0, "ref_max_score": 700.0, "nominal": "friction=1"}}
+
+    def rec(nominal: float, other: float) -> dict:
+        return {
+            "normalized_score": -1.0,
+            "gradient_steps": 10,
+            "dataset_return": 0.0,
+            "shift_returns": {"friction=0.5": other, "friction=1": nominal, "friction=2": other},
+        }
+
+    records = {
+        ("hc", "medium", "prdc", 0): rec(700.0, -300.0),
+        ("hc", "medium", "prdc", 1): rec(500.0, -300.0),
+        ("hc", "medium", "td3bc", 0): rec(200.0, 200.0),
+    }
+    rows = {r["agent"]: r for r in offline_prdc.summarise(records, data)}
+    assert rows["prdc"]["score_mean"] == pytest.approx(90.0) and rows["prdc"]["score_std"] == pytest.approx(
+        14.142, abs=1e-3
+    )
+    assert rows["prdc"]["pooled_score_mean"] == pytest.approx(30.0)  # mean returns 33.3 and -33.3
+    assert rows["td3bc"]["score_mean"] == rows["td3bc"]["pooled_score_mean"] == pytest.approx(50.0)
+    (verdict,) = offline_prdc.claim(list(rows.values()))
+    assert verdict.startswith("hc medium: PRDC above TD3+BC (90.0 vs 50.0;")

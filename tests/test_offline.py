@@ -346,6 +346,11 @@ def test_offline_run_resumes_exactly_and_evaluates_over_the_shift_grid(tmp_path)
     assert [e["gradient_steps"] for e in res["evals"]] == [30, 60]
     assert set(res["evals"][-1]["points"]) == {"m=0.5", "m=1", "m=2"}
     assert res["evals"][-1]["normalized_score"] is not None and res["x_axis"] == "gradient_steps"
+    # the score is D4RL's: on the nominal dynamics the data came from (m=1), not pooled over the grid
+    last, lo, hi = res["evals"][-1], res["dataset"]["ref_min_score"], res["dataset"]["ref_max_score"]
+    assert last["normalized_score_at"] == "m=1"
+    assert last["normalized_score"] == pytest.approx(100 * (last["points"]["m=1"]["return"]["mean"] - lo) / (hi - lo))
+    assert last["normalized_score_pooled"] == pytest.approx(100 * (last["overall"]["return"]["mean"] - lo) / (hi - lo))
     half, _ = _run(tmp_path, "half", [*base, "agent_config.gradient_steps=40", "eval.every=30"])
     cfg = (half / "config.yaml").read_text().replace("gradient_steps: 40", "gradient_steps: 60")
     (half / "config.yaml").write_text(cfg)
@@ -356,7 +361,7 @@ def test_offline_run_resumes_exactly_and_evaluates_over_the_shift_grid(tmp_path)
     assert resumed["evals"][-1]["overall"] == res["evals"][-1]["overall"]  # same weights, same returns
     tags = tb_tags(straight)
     assert {"losses/critic_loss", "losses/actor_loss", "losses/nn_distance", "eval/greedy/return"} <= set(tags)
-    assert {"eval/m_0.5/return", "eval/greedy/normalized_score", "charts/SPS"} <= set(tags)
+    assert {"eval/m_0.5/return", "eval/greedy/normalized_score", "eval/m_1/normalized_score", "charts/SPS"} <= set(tags)
     assert [s for s, _ in tags["eval/greedy/return"]] == [30, 60]  # x-axis: gradient steps
     # resuming on other data is refused: the dataset path now holds the medium fixture
     other = tmp_path / "other"
@@ -365,6 +370,20 @@ def test_offline_run_resumes_exactly_and_evaluates_over_the_shift_grid(tmp_path)
     (half / "config.yaml").write_text(cfg.replace(str(FIX / "medium-replay-v0"), str(other)))
     with pytest.raises(datasets.DatasetError, match=r"its transitions differ from those half was trained on"):
         execute_run(half, num_workers=0)
+
+
+def test_the_score_is_taken_at_the_nominal_point_of_the_grid():
+    """D4RL's normalised score is of the data's own dynamics: the grid's point at the env's
+    nominal shift, the plain greedy point without a grid, none when the grid skips it."""
+    from trainers.evaluation import nominal_point
+
+    cfg = ROOT / "configs" / "prdc" / "pendulum-medium.yaml"
+    assert nominal_point(load_config(cfg)) == "m=1"  # Pendulum's mass grid 0.5, 1, 2
+    assert nominal_point(load_config(cfg, ["eval.shifts={m: [0.5, 1.0000000001, 2]}"])) == "m=1"
+    assert nominal_point(load_config(cfg, ["eval.shifts={}"])) == "greedy"
+    assert nominal_point(load_config(cfg, ["eval.shifts={m: [0.5, 2]}"])) is None
+    assert nominal_point(load_config(cfg, ["eval.shifts={l: [1, 2]}"])) == "l=1"
+    assert nominal_point(load_config(cfg, ["env.kwargs={m: 1.5}"])) is None  # the data's mass is not 1 here
 
 
 def test_offline_config_errors_name_the_problem(tmp_path):

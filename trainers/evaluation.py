@@ -34,6 +34,22 @@ def eval_points(cfg: ExperimentConfig) -> tuple[str, list[tuple[str, dict[str, A
     return "greedy", [("greedy", None)]
 
 
+def nominal_point(cfg: ExperimentConfig) -> str | None:
+    """The label of the eval point on the dynamics the data came from: the single point of a
+    plain greedy evaluation, or the shift grid's point at the env's nominal value (e.g.
+    ``friction=1``); None when the grid leaves the nominal value out, the shift has none
+    (the linear MDP's q), or the env's kwargs already move that shift."""
+    ev = cfg.eval
+    if not ev.shifts:
+        return None if ev.levels or ev.tasks or envs.spec(cfg.env.id).tasks else "greedy"
+    ((name, values),) = ev.shifts.items()
+    if name in cfg.env.kwargs:
+        return None
+    nominal = next((s.nominal for s in envs.spec(cfg.env.id).shifts if s.name == name), None)
+    at = [float(v) for v in values if nominal is not None and np.isclose(float(v), nominal)]
+    return f"{name}={at[0]:g}" if at else None
+
+
 def point_seeds(seed: int, n: int) -> list[int]:
     ss = np.random.SeedSequence([seed, 31337])
     return [int(s.generate_state(1)[0]) for s in ss.spawn(n)]

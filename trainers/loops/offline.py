@@ -9,7 +9,10 @@ x-axis is **gradient steps** here (no env steps are taken while learning): ``los
 every ``log_every`` steps, ``eval/greedy/return`` pooled over the eval set and
 ``eval/<shift>=<v>/return`` per shift at every evaluation, ``charts/SPS`` in gradient steps
 per second, and ``eval/greedy/normalized_score`` (100 x (R - random) / (best - random),
-D4RL's convention) when the dataset stores reference returns.
+D4RL's convention, pooled like ``eval/greedy/return``) and ``eval/<shift>=<v>/normalized_score``
+when the dataset stores reference returns. results.json's ``normalized_score`` is D4RL's
+number: the score on the nominal dynamics the data came from (``normalized_score_at`` names
+that point; ``normalized_score_pooled`` is the pool over the grid).
 """
 
 from __future__ import annotations
@@ -202,20 +205,40 @@ def evaluate_into(
     tags (pooled and per shift, normalised score), a row in ``loop["history"]`` and
     ``loop["evals"]``, the next evaluation's step; returns the progress text. Shared by
     every loop that learns from a fixed dataset (offline, rllib_offline)."""
-    from trainers.evaluation import eval_scalars, evaluate_policy
+    from trainers.evaluation import MAX_POINT_TAGS, eval_scalars, evaluate_policy, nominal_point
 
     result = evaluate_policy(group, weights, cfg, seed=cfg.seed + 10_000)
     tags = {k: v for k, v in eval_scalars(result).items() if not k.endswith("win_rate")}
     ret = result["overall"]["return"]["mean"]
-    score = normalized_score(ret, metadata)
-    if score is not None:
-        tags["eval/greedy/normalized_score"] = score
+    per = result["points"]
+    # D4RL's normalised score is of the dynamics the data came from (the reference returns
+    # were measured there): the nominal point, not the pool over a shift grid.
+    nominal = nominal_point(cfg)
+    score = normalized_score(per[nominal]["return"]["mean"], metadata) if nominal in per else None
+    pooled = normalized_score(ret, metadata)
+    if pooled is not None:
+        tags["eval/greedy/normalized_score"] = pooled
+        if 1 < len(per) <= MAX_POINT_TAGS:
+            for label, p in per.items():
+                if (at := normalized_score(p["return"]["mean"], metadata)) is not None:
+                    tags[f"eval/{label}/normalized_score"] = at
     tb.scalars("main", tags, steps)
-    loop["evals"].append({"gradient_steps": steps, **result, "normalized_score": score})
+    loop["evals"].append(
+        {
+            "gradient_steps": steps,
+            **result,
+            "normalized_score": score,
+            "normalized_score_at": nominal if score is not None else None,
+            "normalized_score_pooled": pooled,
+        }
+    )
     loop["history"].append({"gradient_steps": steps, "episodic_return": ret, "eval_return": ret, **losses})
     loop["next_eval"] = steps + cfg.eval.every if cfg.eval.every else None
-    per = result["points"]
-    text = f" | greedy return {ret:.1f}" + (f" (score {score:.1f})" if score is not None else "")
+    text = f" | greedy return {ret:.1f}"
+    if score is not None and len(per) > 1:
+        text += f" (score {score:.1f} at {nominal}, {pooled:.1f} pooled)"
+    elif pooled is not None:
+        text += f" (score {pooled:.1f})"
     if len(per) > 1:
         text += " | " + ", ".join(f"{k} {p['return']['mean']:.1f}" for k, p in per.items())
     return text

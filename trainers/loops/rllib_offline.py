@@ -18,7 +18,8 @@ CQL/IQL policies are tanh-squashed Gaussians whose log-likelihood of an action o
 
 TensorBoard's x-axis is gradient steps, as for the suite's offline loop: ``losses/<term>``
 (RLlib's own loss names), ``charts/SPS`` (gradient steps per second),
-``eval/greedy/return``, ``eval/<shift>/return`` and ``eval/greedy/normalized_score``.
+``eval/greedy/return``, ``eval/<shift>/return``, ``eval/greedy/normalized_score`` and
+``eval/<shift>/normalized_score`` (results.json's ``normalized_score`` is on the nominal dynamics).
 
 Resuming restores RLlib's algorithm checkpoint (learner, optimisers, targets) and the
 loop's history; RLlib's data iterator restarts, so a resumed run continues but is not
