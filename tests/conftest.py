@@ -37,3 +37,38 @@ def ray_local():
     init_ray(num_cpus=2)
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture
+def beside_stale_ray_record():
+    """``run(script, *args, timeout=...)`` runs ``python -c script`` in a fresh process whose
+    $RAY_TMPDIR/ray/ray_current_cluster names a cluster that is gone, as a killed test cluster
+    leaves it: Ray's plain ray.init() attaches to that record and retries forever. A run that
+    hangs fails the test rather than CI."""
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    short = Path(tempfile.mkdtemp(prefix="r", dir="/tmp"))  # Ray's socket paths are length-limited
+    (short / "ray").mkdir()
+    (short / "ray" / "ray_current_cluster").write_text("127.0.0.1:9\n")  # nothing listens there
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"} | {"RAY_TMPDIR": str(short)}
+
+    def run(script: str, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+        try:
+            return subprocess.run(
+                [sys.executable, "-c", script, *args],
+                capture_output=True,
+                text=True,
+                env=env,
+                cwd=root,
+                timeout=timeout,
+            )
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"hung for {timeout} s beside a stale ray_current_cluster record")
+
+    yield run
+    shutil.rmtree(short, ignore_errors=True)

@@ -49,31 +49,17 @@ def test_killed_rollout_actor_is_replaced_and_results_are_unchanged(ray_local):
         pool.close()
 
 
-def test_embedded_ray_starts_its_own_instance_beside_a_stale_cluster_record(tmp_path):
+def test_embedded_ray_starts_its_own_instance_beside_a_stale_cluster_record(beside_stale_ray_record):
     """Ray's ray.init() without an address attaches to the cluster named in
     $RAY_TMPDIR/ray/ray_current_cluster (the last one started on the machine) and retries
     forever when it is gone: a stale record, as a killed test cluster leaves, hung a run
     here. The embedded default must start its own instance with the CPUs it asked for."""
-    import tempfile
-
-    short = Path(tempfile.mkdtemp(prefix="r", dir="/tmp"))  # Ray's socket paths are length-limited
-    try:
-        (short / "ray").mkdir()
-        (short / "ray" / "ray_current_cluster").write_text("127.0.0.1:9\n")  # nothing listens there
-        script = (
-            "import ray\nfrom trainers.runtime import init_ray\n"
-            "print('MODE', init_ray(num_cpus=1), int(ray.cluster_resources()['CPU']))\nray.shutdown()\n"
-        )
-        env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"} | {"RAY_TMPDIR": str(short)}
-        try:
-            proc = subprocess.run(
-                [sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=ROOT, timeout=180
-            )
-        except subprocess.TimeoutExpired:
-            pytest.fail("init_ray() hung on a stale ray_current_cluster record")
-        assert "MODE embedded 1" in proc.stdout, proc.stdout[-2000:] + proc.stderr[-2000:]
-    finally:
-        shutil.rmtree(short, ignore_errors=True)
+    script = (
+        "import ray\nfrom trainers.runtime import init_ray\n"
+        "print('MODE', init_ray(num_cpus=1), int(ray.cluster_resources()['CPU']))\nray.shutdown()\n"
+    )
+    proc = beside_stale_ray_record(script, timeout=180)
+    assert "MODE embedded 1" in proc.stdout, proc.stdout[-2000:] + proc.stderr[-2000:]
 
 
 def test_impossible_worker_request_fails_fast(ray_local):

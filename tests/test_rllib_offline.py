@@ -127,41 +127,18 @@ def test_a_budget_that_is_not_whole_iterations_is_refused():
 
 @pytest.mark.ray
 @pytest.mark.slow
-def test_an_in_process_rllib_run_starts_its_own_ray_beside_a_stale_cluster_record(tmp_path):
+def test_an_in_process_rllib_run_starts_its_own_ray_beside_a_stale_cluster_record(tmp_path, beside_stale_ray_record):
     """A run executed in-process (the benchmarks' pool does this, outside Tune) used to let
     RLlib start Ray by a plain ray.init(), which attached to the cluster named in
     $RAY_TMPDIR/ray/ray_current_cluster and retried forever once it was gone (three runs
     hung here). The loop starts our embedded Ray first."""
-    import os
-    import shutil
-    import subprocess
-    import sys
-    import tempfile
-
-    short = Path(tempfile.mkdtemp(prefix="r", dir="/tmp"))  # Ray's socket paths are length-limited
-    try:
-        (short / "ray").mkdir()
-        (short / "ray" / "ray_current_cluster").write_text("127.0.0.1:9\n")  # nothing listens there
-        overrides = [*TINY, "agent_config.gradient_steps=200", "eval.every=0", "eval.shifts={}"]
-        script = (
-            "import sys\nfrom trainers.config import load_config, dump_config\nfrom trainers.run import execute_run\n"
-            "from pathlib import Path\nrun = Path(sys.argv[1])\nrun.mkdir()\n"
-            f"cfg = load_config({str(ROOT / 'configs' / 'rllib_bc' / 'pendulum-medium.yaml')!r}, {overrides!r})\n"
-            "(run / 'config.yaml').write_text(dump_config(cfg))\n"
-            "print('STEPS', execute_run(run, num_workers=0)['history'][-1]['gradient_steps'])\n"
-        )
-        env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"} | {"RAY_TMPDIR": str(short)}
-        try:
-            proc = subprocess.run(
-                [sys.executable, "-c", script, str(tmp_path / "run")],
-                capture_output=True,
-                text=True,
-                env=env,
-                cwd=ROOT,
-                timeout=300,
-            )
-        except subprocess.TimeoutExpired:
-            pytest.fail("an in-process RLlib run hung on a stale ray_current_cluster record")
-        assert "STEPS 200" in proc.stdout, proc.stdout[-2000:] + proc.stderr[-2000:]
-    finally:
-        shutil.rmtree(short, ignore_errors=True)
+    overrides = [*TINY, "agent_config.gradient_steps=200", "eval.every=0", "eval.shifts={}"]
+    script = (
+        "import sys\nfrom trainers.config import load_config, dump_config\nfrom trainers.run import execute_run\n"
+        "from pathlib import Path\nrun = Path(sys.argv[1])\nrun.mkdir()\n"
+        f"cfg = load_config({str(ROOT / 'configs' / 'rllib_bc' / 'pendulum-medium.yaml')!r}, {overrides!r})\n"
+        "(run / 'config.yaml').write_text(dump_config(cfg))\n"
+        "print('STEPS', execute_run(run, num_workers=0)['history'][-1]['gradient_steps'])\n"
+    )
+    proc = beside_stale_ray_record(script, str(tmp_path / "run"), timeout=300)
+    assert "STEPS 200" in proc.stdout, proc.stdout[-2000:] + proc.stderr[-2000:]
