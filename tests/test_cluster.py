@@ -6,11 +6,14 @@ complete run directory on the driver's side."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from trainers.runtime import LOCAL_ONLY_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.ray, pytest.mark.cluster]
@@ -28,7 +31,8 @@ cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_
 cluster.add_node(num_cpus=2)
 cluster.wait_for_nodes()
 ray.init(address=cluster.address)
-out = {"nodes": len([n for n in ray.nodes() if n["Alive"]])}
+alive = [n for n in ray.nodes() if n["Alive"]]
+out = {"nodes": len(alive), "node_addresses": sorted({n["NodeManagerAddress"] for n in alive})}
 env_id = "SMAClike-3m-v0"
 policy = make_learner(PPOConfig(), env_spaces(env_id), 0).policy()
 group = RunnerGroup(env_id, {}, policy, 5, 3, 4)
@@ -61,11 +65,17 @@ def test_two_node_cluster_spreads_runners_and_matches_one_process(tmp_path):
         text=True,
         timeout=600,
         cwd=ROOT,
+        # Ray's one-node switch (trainers.runtime.loopback_only) for the whole script: both
+        # raylets and the GCS on 127.0.0.1, not the machine's address. Only for the whole
+        # process: a driver outside it turns 127.0.0.1 into the machine's address and never
+        # reaches a GCS that listens on loopback.
+        env={k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"} | {LOCAL_ONLY_ENV: "0"},
     )
     lines = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
     assert proc.returncode == 0 and lines, proc.stdout[-3000:] + proc.stderr[-3000:]
     out = json.loads(lines[-1][len("RESULT ") :])
     assert out["nodes"] == 2
+    assert out["node_addresses"] == ["127.0.0.1"], out
     assert out["runner_nodes"] == 2, out  # 3 one-CPU actors on a 1-CPU head and a 2-CPU worker node
     assert out["equal_to_one_process"], out
     assert {"config.yaml", "progress.log", "results.json", "tb", "checkpoints"} <= set(out["run_files"])

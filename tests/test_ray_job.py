@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from trainers.runtime import LOCAL_ONLY_ENV
+
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.cluster
 
@@ -39,7 +41,9 @@ def head(tmp_path):
     ray_tmp = tempfile.mkdtemp(prefix="shiftrl-ray-", dir="/tmp")  # AF_UNIX paths must stay short
     token = tmp_path / "auth_token"  # our own token, so the user's ~/.ray is left alone
     token.write_text(secrets.token_hex(32))
-    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token)}
+    # the README's one-machine recipe: token auth, and Ray's one-node switch so that every
+    # server of the head listens on 127.0.0.1 only (trainers.runtime.loopback_only)
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token), LOCAL_ONLY_ENV: "0"}
     env.pop("RAY_ADDRESS", None)
     proc = subprocess.Popen(
         [

@@ -62,6 +62,88 @@ def test_embedded_ray_starts_its_own_instance_beside_a_stale_cluster_record(besi
     assert "MODE embedded 1" in proc.stdout, proc.stdout[-2000:] + proc.stderr[-2000:]
 
 
+LISTENING_SCRIPT = r"""
+import json, os, socket, struct
+import ray
+from ray._private import ray_constants
+from trainers.runtime import init_ray
+
+def tree(root):  # the driver and every process below it (GCS, raylet, workers, agents)
+    kids = {}
+    for d in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            kids.setdefault(int(open(f"/proc/{d}/stat").read().rsplit(")", 1)[1].split()[1]), []).append(int(d))
+        except OSError:
+            pass
+    out, todo = [], [root]
+    while todo:
+        out.append(todo.pop())
+        todo += kids.get(out[-1], [])
+    return out
+
+def listening(pids):  # (address, port) of every TCP socket in LISTEN state these pids hold
+    inodes = set()
+    for p in pids:
+        try:
+            fds = os.listdir(f"/proc/{p}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                link = os.readlink(f"/proc/{p}/fd/{fd}")
+            except OSError:
+                continue
+            if link.startswith("socket:["):
+                inodes.add(link[8:-1])
+    found = []
+    for table, family in (("/proc/net/tcp", socket.AF_INET), ("/proc/net/tcp6", socket.AF_INET6)):
+        for line in open(table).read().splitlines()[1:]:
+            f = line.split()
+            if f[3] == "0A" and f[9] in inodes:  # 0A: LISTEN
+                hexip, port = f[1].split(":")
+                words = struct.unpack(">" + "I" * (len(hexip) // 8), bytes.fromhex(hexip))
+                raw = b"".join(struct.pack("<I", w) for w in words)  # /proc prints host-order words
+                found.append([socket.inet_ntop(family, raw), int(port, 16)])
+    return found
+
+init_ray(num_cpus=1)
+ray.get(ray.remote(lambda: 1).remote())  # a worker process with its own server
+out = {
+    "listening": listening(tree(os.getpid())),
+    "node": ray.nodes()[0]["NodeManagerAddress"],
+    "env_restored": "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER" not in os.environ,  # unset before init_ray
+    "flag_restored": ray_constants.ENABLE_RAY_CLUSTER is True,
+}
+ray.shutdown()
+print("RESULT " + json.dumps(out))
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").is_file(), reason="reads Linux's /proc/net/tcp")
+def test_embedded_ray_listens_on_loopback_only():
+    """The standard: Ray's servers bound to 127.0.0.1 by default. A plain local ray.init() on
+    Linux takes the machine's routable IP and its GCS, raylet and workers listen on every
+    interface (measured: 0.0.0.0, :: and the node IP); the embedded Ray must not, and must
+    leave no trace of its one-node switch for a later attach to a real cluster."""
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER")}
+    proc = subprocess.run(
+        [sys.executable, "-c", LISTENING_SCRIPT],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=180,
+    )
+    lines = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
+    assert proc.returncode == 0 and lines, proc.stdout[-2000:] + proc.stderr[-2000:]
+    out = json.loads(lines[-1][len("RESULT ") :])
+    hosts = {host for host, _ in out["listening"]}
+    assert len(out["listening"]) >= 3, out  # at least GCS, raylet and the worker: the scan saw them
+    assert hosts <= {"127.0.0.1", "::ffff:127.0.0.1", "::1"}, out
+    assert out["node"] == "127.0.0.1"
+    assert out["flag_restored"] and out["env_restored"], out
+
+
 def test_impossible_worker_request_fails_fast(ray_local):
     from trainers.runtime import ResourceError, plan
 

@@ -8,10 +8,11 @@ be given resources (ValueError); a request that does not fit a 2-CPU node hangs 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -68,7 +69,8 @@ def init_ray(address: str | None = None, include_dashboard: bool = False, num_cp
             new one: plain ``ray.init()`` would attach to the last cluster started on this
             machine (Ray's /tmp/ray/ray_current_cluster), with its resources, and retry
             forever once that cluster is gone.
-        include_dashboard: embedded Ray only; the dashboard binds to 127.0.0.1.
+        include_dashboard: embedded Ray only; the dashboard binds to 127.0.0.1, as every
+            other server of the embedded Ray does (:func:`loopback_only`).
         num_cpus: embedded Ray only; default = all cores of this machine.
     """
     target = address or os.environ.get("RAY_ADDRESS") or None
@@ -79,17 +81,50 @@ def init_ray(address: str | None = None, include_dashboard: bool = False, num_cp
         ray.init(address=target, runtime_env={"env_vars": env_vars}, log_to_driver=True)
         log.info("attached to Ray cluster at %s", target)
         return target
-    ray.init(
-        address="local",  # a new instance even when another one runs on this machine
-        num_cpus=num_cpus or os.cpu_count() or 1,
-        include_dashboard=include_dashboard,
-        dashboard_host="127.0.0.1",
-        runtime_env={"env_vars": env_vars},
-        log_to_driver=True,
-        configure_logging=True,
-        logging_level=logging.WARNING,
-    )
+    with loopback_only():
+        ray.init(
+            address="local",  # a new instance even when another one runs on this machine
+            num_cpus=num_cpus or os.cpu_count() or 1,
+            include_dashboard=include_dashboard,
+            dashboard_host="127.0.0.1",
+            runtime_env={"env_vars": env_vars},
+            log_to_driver=True,
+            configure_logging=True,
+            logging_level=logging.WARNING,
+        )
     return "embedded"
+
+
+LOCAL_ONLY_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # Ray's switch for one-node-only Ray
+
+
+@contextlib.contextmanager
+def loopback_only() -> Iterator[None]:
+    """Every server of a Ray instance started inside binds to 127.0.0.1 only.
+
+    On Linux Ray takes the machine's routable IP as the node's address even for a local
+    instance (``_node_ip_address="127.0.0.1"`` is turned back into it), and its GCS, raylet
+    and worker gRPC servers listen on every interface: measured here with ``ss -ltn`` (Ray
+    2.60), a plain embedded Ray exposed them all to the network. Ray's one-node mode, the one
+    it uses on Windows and macOS (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``), takes the
+    loopback address instead, and then every listening socket is on 127.0.0.1. The switch
+    is read when ``ray._private.ray_constants`` is imported, so it is set in the environment
+    the Ray processes inherit and in that module of this process, and both are restored on
+    exit: a later attach to a real cluster (``address=``) must advertise the routable IP.
+    """
+    from ray._private import ray_constants  # Ray's private module; the one place it is touched
+
+    old_env, old_flag = os.environ.get(LOCAL_ONLY_ENV), ray_constants.ENABLE_RAY_CLUSTER
+    os.environ[LOCAL_ONLY_ENV] = "0"
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = old_flag
+        if old_env is None:
+            os.environ.pop(LOCAL_ONLY_ENV, None)
+        else:
+            os.environ[LOCAL_ONLY_ENV] = old_env
 
 
 @dataclass(frozen=True)
