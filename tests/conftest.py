@@ -40,6 +40,36 @@ def ray_local():
 
 
 @pytest.fixture
+def script_result():
+    """``run(script, *args, env={...}, timeout=...)`` runs ``python -c script`` from the
+    repository root in a fresh process (its own Ray), with RAY_ADDRESS dropped and ``env``
+    applied (a None value unsets the variable), and returns the JSON the script printed on its
+    last ``RESULT `` line; a run that fails or prints none fails the test with its output."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+
+    def run(script: str, *args: str, env: dict[str, str | None], timeout: float) -> dict:
+        full = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+        for k, v in env.items():
+            if v is None:
+                full.pop(k, None)
+            else:
+                full[k] = v
+        proc = subprocess.run(
+            [sys.executable, "-c", script, *args], capture_output=True, text=True, env=full, cwd=root, timeout=timeout
+        )
+        lines = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
+        assert proc.returncode == 0 and lines, proc.stdout[-3000:] + proc.stderr[-3000:]
+        return json.loads(lines[-1][len("RESULT ") :])
+
+    return run
+
+
+@pytest.fixture
 def beside_stale_ray_record():
     """``run(script, *args, timeout=...)`` runs ``python -c script`` in a fresh process whose
     $RAY_TMPDIR/ray/ray_current_cluster names a cluster that is gone, as a killed test cluster

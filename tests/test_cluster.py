@@ -5,17 +5,10 @@ complete run directory on the driver's side."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
 from trainers.runtime import LOCAL_ONLY_ENV
 
-ROOT = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.ray, pytest.mark.cluster]
 
 SCRIPT = r"""
@@ -58,22 +51,12 @@ print("RESULT " + json.dumps(out))
 """
 
 
-def test_two_node_cluster_spreads_runners_and_matches_one_process(tmp_path):
-    proc = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(tmp_path / "runs")],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=ROOT,
-        # Ray's one-node switch (trainers.runtime.loopback_only) for the whole script: both
-        # raylets and the GCS on 127.0.0.1, not the machine's address. Only for the whole
-        # process: a driver outside it turns 127.0.0.1 into the machine's address and never
-        # reaches a GCS that listens on loopback.
-        env={k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"} | {LOCAL_ONLY_ENV: "0"},
-    )
-    lines = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
-    assert proc.returncode == 0 and lines, proc.stdout[-3000:] + proc.stderr[-3000:]
-    out = json.loads(lines[-1][len("RESULT ") :])
+def test_two_node_cluster_spreads_runners_and_matches_one_process(tmp_path, script_result):
+    # Ray's one-node switch (trainers.runtime.loopback_only) for the whole script: both
+    # raylets and the GCS on 127.0.0.1, not the machine's address. Only for the whole
+    # process: a driver outside it turns 127.0.0.1 into the machine's address and never
+    # reaches a GCS that listens on loopback.
+    out = script_result(SCRIPT, str(tmp_path / "runs"), env={LOCAL_ONLY_ENV: "0"}, timeout=600)
     assert out["nodes"] == 2
     assert out["node_addresses"] == ["127.0.0.1"], out
     assert out["runner_nodes"] == 2, out  # 3 one-CPU actors on a 1-CPU head and a 2-CPU worker node

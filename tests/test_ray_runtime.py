@@ -18,6 +18,7 @@ from tbread import tb_tags, tb_texts
 import envs
 from trainers.policies import RandomPolicy
 from trainers.rollout import Job, RolloutPool
+from trainers.runtime import LOCAL_ONLY_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.ray
@@ -66,7 +67,7 @@ LISTENING_SCRIPT = r"""
 import json, os, socket, struct
 import ray
 from ray._private import ray_constants
-from trainers.runtime import init_ray
+from trainers.runtime import LOCAL_ONLY_ENV, init_ray
 
 def tree(root):  # the driver and every process below it (GCS, raylet, workers, agents)
     kids = {}
@@ -111,7 +112,7 @@ ray.get(ray.remote(lambda: 1).remote())  # a worker process with its own server
 out = {
     "listening": listening(tree(os.getpid())),
     "node": ray.nodes()[0]["NodeManagerAddress"],
-    "env_restored": "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER" not in os.environ,  # unset before init_ray
+    "env_restored": LOCAL_ONLY_ENV not in os.environ,  # unset before init_ray
     "flag_restored": ray_constants.ENABLE_RAY_CLUSTER is True,
 }
 ray.shutdown()
@@ -120,23 +121,12 @@ print("RESULT " + json.dumps(out))
 
 
 @pytest.mark.skipif(not Path("/proc/net/tcp").is_file(), reason="reads Linux's /proc/net/tcp")
-def test_embedded_ray_listens_on_loopback_only():
+def test_embedded_ray_listens_on_loopback_only(script_result):
     """The standard: Ray's servers bound to 127.0.0.1 by default. A plain local ray.init() on
     Linux takes the machine's routable IP and its GCS, raylet and workers listen on every
     interface (measured: 0.0.0.0, :: and the node IP); the embedded Ray must not, and must
     leave no trace of its one-node switch for a later attach to a real cluster."""
-    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER")}
-    proc = subprocess.run(
-        [sys.executable, "-c", LISTENING_SCRIPT],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=180,
-    )
-    lines = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
-    assert proc.returncode == 0 and lines, proc.stdout[-2000:] + proc.stderr[-2000:]
-    out = json.loads(lines[-1][len("RESULT ") :])
+    out = script_result(LISTENING_SCRIPT, env={LOCAL_ONLY_ENV: None}, timeout=180)  # unset: Ray's default
     hosts = {host for host, _ in out["listening"]}
     assert len(out["listening"]) >= 3, out  # at least GCS, raylet and the worker: the scan saw them
     assert hosts <= {"127.0.0.1", "::ffff:127.0.0.1", "::1"}, out
